@@ -1,0 +1,218 @@
+"""The `curate` command: parse arguments, call the library, print. No curation logic lives here.
+
+Results go to stdout, progress and logs to stderr. Exit codes: 0 ok, 1 run failure, 2 usage or config error.
+"""
+
+import json
+import os
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from curate import __version__
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+class ConfigExit(click.ClickException):
+    exit_code = 2
+
+
+def _quiet_datatrove(verbose: bool) -> None:
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="INFO" if verbose else "WARNING")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="curate")
+def cli():
+    """curate: raw web pages and text in; clean, deduplicated, leak-free Parquet shards out.
+
+    \b
+    curate run pipelines/web.yaml          run a pipeline (see README: the YAML format)
+    curate stats out/web                   documents, bytes, column distributions, the funnel
+    curate head out/web --rejected         read documents, kept or rejected
+    curate validate pipelines/web.yaml     check a pipeline without running it
+    """
+
+
+def _overrides(values: tuple[str, ...]) -> dict:
+    import yaml
+
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        result[key] = yaml.safe_load(value)
+    return result
+
+
+def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...] = ()):
+    from curate.config import ConfigError
+    from curate.pipeline import Pipeline
+
+    overrides = _overrides(sets)
+    if inputs:
+        overrides["input.paths"] = list(inputs)
+    try:
+        return Pipeline.from_yaml(pipeline_file, overrides)
+    except ConfigError as error:
+        raise ConfigExit(str(error)) from None
+
+
+@cli.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, help="Input path or glob (repeatable); replaces input.paths.")
+@click.option("--output", help="Output folder; replaces output.path.")
+@click.option("--workers", type=click.IntRange(min=1), help="Tasks run at once (default: executor.workers).")
+@click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: files, at most 16).")
+@click.option("--limit", type=int, help="Read at most N documents per task (quick trials).")
+@click.option("--force", is_flag=True, help="Delete the output's earlier run and start over.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. executor.type=ray.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Show datatrove's per-task logs on stderr.")
+def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_json, verbose):
+    """Run PIPELINE_FILE (YAML). Re-running resumes: finished tasks are skipped."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from curate.config import ConfigError
+
+    pipeline = _load(pipeline_file, inputs, sets)
+    _quiet_datatrove(verbose)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True, disable=as_json) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def on_progress(p):
+            bar.update(task, description=f"tasks {p.tasks_done}/{p.tasks}  kept {p.kept:,}  rejected {p.rejected:,}")
+
+        try:
+            result = pipeline.run(output=output, workers=workers, tasks=tasks, limit=limit, force=force,
+                                  verbose=verbose, on_progress=on_progress)
+        except ConfigError as error:
+            raise ConfigExit(str(error)) from None
+        except Exception as error:  # a task failed: datatrove logged its traceback in OUT/logs/logs/
+            err.print(f"[red]run failed:[/red] {type(error).__name__}: {error}")
+            err.print(f"task logs: {output or pipeline.config.output.path}/logs/logs/")
+            sys.exit(1)
+    if result.submitted_only:
+        err.print(f"submitted {result.tasks} tasks; re-run the same command when they finish to write the manifest")
+        return
+    if result.skipped_tasks:
+        err.print(f"resumed: {result.skipped_tasks} of {result.tasks} tasks were already complete and were skipped "
+                  f"(--force starts over)")
+    if as_json:
+        click.echo(json.dumps(result.manifest, indent=2, ensure_ascii=False))
+    else:
+        _print_funnel(result.manifest)
+        out.print(f"output: {result.output}  (manifest.json, data/, rejected/)")
+    if not result.ok:
+        err.print("[red]conservation check failed:[/red] documents read != kept + rejected; see manifest.json")
+        sys.exit(1)
+
+
+def _print_funnel(manifest: dict) -> None:
+    table = Table(title="funnel", title_justify="left")
+    for column in ("step", "docs in", "docs out", "rejected", "MB in", "MB out", "reasons"):
+        table.add_column(column, justify="left" if column in ("step", "reasons") else "right")
+    for entry in manifest["funnel"]:
+        rejected = sum(r["docs"] for r in entry["rejected"].values())
+        reasons = ", ".join(f"{reason} {r['docs']}" for reason, r in list(entry["rejected"].items())[:6])
+        table.add_row(entry["step"], f"{entry['docs_in']:,}", f"{entry['docs_out']:,}", f"{rejected:,}",
+                      f"{entry['bytes_in'] / 1e6:.2f}", f"{entry['bytes_out'] / 1e6:.2f}", reasons)
+    out.print(table)
+    c = manifest["conservation"]
+    mark = "ok" if c["ok"] else "MISMATCH"
+    out.print(f"read {c['read']:,} = kept {c['kept']:,} + rejected {c['rejected']:,}: {mark}")
+
+
+@cli.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+def validate(pipeline_file, sets):
+    """Check PIPELINE_FILE: keys, types, stage names and parameters, input paths. Runs nothing."""
+    from curate.config import ConfigError
+
+    pipeline = _load(pipeline_file, (), sets)
+    try:
+        fmt, files = pipeline.resolve_inputs()
+    except ConfigError as error:
+        raise ConfigExit(str(error)) from None
+    stages = ", ".join(s.name for s in pipeline.config.stages) or "no stages"
+    out.print(f"{pipeline_file}: ok ({fmt} input, {len(files)} files; {stages})")
+
+
+@cli.command()
+@click.argument("output", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def stats(output, as_json):
+    """Documents, bytes, shards, per-column distributions and the funnel of an OUTPUT folder."""
+    from curate.stats import OutputError, output_stats
+
+    try:
+        result = output_stats(output)
+    except OutputError as error:
+        raise ConfigExit(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    for kind, s in result["kinds"].items():
+        out.print(f"[bold]{kind}[/bold]: {s['docs']:,} docs, {s['bytes'] / 1e6:.2f} MB, {s['shards']} shards")
+        table = Table(show_header=True, header_style="dim")
+        table.add_column("column")
+        table.add_column("distribution")
+        for name, col in s["columns"].items():
+            if "top" in col:
+                desc = ", ".join(f"{k} {v}" for k, v in list(col["top"].items())[:6]) + (
+                    f" ({col['distinct']} distinct)" if col["distinct"] > 6 else "")
+            else:
+                desc = f"mean {col['mean']:.3g}  p5 {col.get('p5', 0):.3g}  p50 {col.get('p50', 0):.3g}  p95 {col.get('p95', 0):.3g}"
+            table.add_row(name, desc)
+        out.print(table)
+    if "funnel" in result:
+        _print_funnel(result)
+
+
+@cli.command()
+@click.argument("output", type=click.Path())
+@click.option("-n", default=5, show_default=True, help="How many documents.")
+@click.option("--rejected", is_flag=True, help="Show rejected documents.")
+@click.option("--reason", help="Only rejected documents with this reason (implies --rejected).")
+@click.option("--chars", default=600, show_default=True, help="Characters of text to show per document.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, full text.")
+def head(output, n, rejected, reason, chars, as_json):
+    """Print the first documents of an OUTPUT folder, kept or rejected."""
+    from curate.stats import OutputError, head as read_head
+
+    try:
+        rows = read_head(output, n, rejected, reason)
+    except OutputError as error:
+        raise ConfigExit(str(error)) from None
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False, default=str))
+            continue
+        out.rule(f"{row['id']}")
+        fields = {k: v for k, v in row.items() if k not in ("id", "text") and v is not None}
+        out.print(" ".join(f"[dim]{k}=[/dim]{v}" for k, v in fields.items()), highlight=False)
+        text = row["text"] or ""
+        out.print(text[:chars], markup=False, highlight=False)
+        if len(text) > chars:
+            out.print(f"[dim]... ({len(text):,} chars)[/dim]")
+
+
+def main():
+    cli()
+
+
+if __name__ == "__main__":
+    main()

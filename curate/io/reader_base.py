@@ -1,0 +1,76 @@
+"""The base of curate's readers: an explicit list of input files, one record at a time, nothing skipped silently.
+
+Why not datatrove's BaseDiskReader as is: it reads one folder (one glob), and its readers skip what they cannot
+read (a bad JSON line, a record without text, a non-HTML WARC record) with at most a log line. Ours take the file
+list resolved up front (several paths, globs and filesystems), and turn every record that cannot be read into a
+rejected document with a reason. A file that breaks mid-way yields its good records, then one rejected record for
+the failure, and the run goes on with the next file.
+"""
+
+from typing import Iterator
+
+import pyarrow as pa
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers.base import BaseReader
+
+from curate.io.input_files import InputFile
+from curate.stages.base import FunnelCounting, Rejection
+
+
+class Record:
+    """What a reader's `read_file` yields: a document, or the rejection of a record that could not be read."""
+
+    __slots__ = ("doc", "rejection")
+
+    def __init__(self, doc: Document, rejection: Rejection | None = None):
+        self.doc, self.rejection = doc, rejection
+
+
+class CurateReader(FunnelCounting, BaseReader):
+    """Subclasses set `name`, implement `read_file(file) -> Iterator[Record]` and declare `columns()`."""
+
+    type = "📖 - READER"
+
+    def __init__(self, files: list[InputFile], limit: int = -1, text_key: str = "text", id_key: str = "id"):
+        super().__init__(limit=limit, text_key=text_key, id_key=id_key)
+        self.files = list(files)
+
+    def columns(self) -> dict[str, pa.DataType]:
+        return {}
+
+    def read_file(self, file: InputFile) -> Iterator[Record]:
+        raise NotImplementedError
+
+    def make_doc(self, file: InputFile, index: int | str, text: str, doc_id: str | None = None, **metadata) -> Document:
+        metadata["source"] = file.source
+        return Document(text=text, id=doc_id or f"{file.source}/{index}", metadata=metadata)
+
+    def failed(self, file: InputFile, index: int | str, reason: str, detail: str, text: str = "", **metadata) -> Record:
+        """A record that could not be read, as a rejected document (id: source + record index)."""
+        return Record(self.make_doc(file, index, text, **metadata), Rejection(reason, detail=f"{file.url}: {detail}"))
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        emitted = 0
+        for file in self.files[rank::world_size]:
+            self.stat_update("input_files")
+            records = self.read_file(file)
+            index = 0
+            while self.limit == -1 or emitted < self.limit:
+                try:
+                    with self.track_time():
+                        record = next(records, None)
+                except Exception as error:  # a reader bug or an unforeseen format error: reject, go on
+                    record = self.failed(file, f"error{index}", "read_error", f"{type(error).__name__}: {error}")
+                    records = iter(())
+                if record is None:
+                    break
+                index += 1
+                emitted += 1
+                size = self.count_in(record.doc)
+                if record.rejection is not None:
+                    yield self.reject(record.doc, record.rejection, size)
+                else:
+                    self.count_out(record.doc)
+                    yield record.doc

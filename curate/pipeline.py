@@ -1,0 +1,307 @@
+"""Build the datatrove steps from a config, pick the executor, run, write the manifest.
+
+    reader -> stage -> stage -> ... -> ShardWriter        (one chain per task; tasks run on the chosen executor)
+
+The Python API and `curate run` are the same code:
+
+    from curate import Pipeline
+    result = Pipeline.from_yaml("pipelines/web.yaml").run(output="out/web", workers=2)
+    assert result.manifest["conservation"]["ok"]
+"""
+
+import io
+import json
+import shutil
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+from datatrove.executor.local import LocalPipelineExecutor
+from datatrove.io import get_datafolder
+from datatrove.pipeline.base import PipelineStep
+
+from curate.config import ConfigError, PipelineConfig, StageConfig, infer_format, load_pipeline_config, validate_config
+from curate.io.file_readers import FileReader
+from curate.io.input_files import InputError, InputFile, resolve_inputs
+from curate.io.manifest import build_manifest
+from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
+from curate.io.schema import parse_type
+from curate.io.shard_writer import ShardWriter
+from curate.io.warc_reader import WarcReader
+from curate.stages import resolve_step_class
+from curate.stages.datatrove_step import DatatroveStep
+
+DEFAULT_MAX_TASKS = 16  # default task count: one per input file, at most this many
+
+
+class RunConflict(ConfigError):
+    """The output folder holds a run of another pipeline or input."""
+
+
+@dataclass
+class RunResult:
+    output: str
+    manifest: dict
+    tasks: int
+    skipped_tasks: int
+    submitted_only: bool = False  # slurm: jobs submitted, not yet run
+
+    @property
+    def ok(self) -> bool:
+        return self.submitted_only or self.manifest["conservation"]["ok"]
+
+
+@dataclass
+class Progress:
+    """What `run` reports while it runs (the CLI draws it)."""
+
+    kept: int = 0
+    rejected: int = 0
+    tasks_done: int = 0
+    tasks: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig | dict, source: str | None = None):
+        self.config = config if isinstance(config, PipelineConfig) else validate_config(config, source=source)
+        self.source = source
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "Pipeline":
+        return cls(load_pipeline_config(path, overrides), source=str(path))
+
+    # ---- planning -------------------------------------------------------------------------------------------
+    def resolve_inputs(self) -> tuple[str, list[InputFile]]:
+        cfg = self.config.input
+        fmt = cfg.format or infer_format(cfg.paths)
+        if fmt is None:
+            from curate.config import FORMATS
+
+            raise ConfigError([f"input.format: cannot tell the format from {cfg.paths}; set one of {', '.join(FORMATS)}"],
+                              self.source)
+        from curate.config import FORMAT_SUFFIXES
+
+        try:
+            files = resolve_inputs(cfg.paths, suffixes=FORMAT_SUFFIXES.get(fmt), directory_listing=fmt != "hf")
+        except InputError as error:
+            raise ConfigError([f"input.paths: {error}"], self.source) from None
+        return fmt, files
+
+    def make_reader(self, fmt: str, files: list[InputFile], limit: int) -> PipelineStep:
+        cfg = self.config.input
+        columns = {name: parse_type(t) for name, t in cfg.columns.items()}
+        if fmt == "warc":
+            return WarcReader(files, limit=limit)
+        if fmt in ("html", "text"):
+            return FileReader(files, kind=fmt, limit=limit)
+        reader_cls = {"jsonl": JsonlReader, "parquet": ParquetReader, "hf": HuggingFaceReader}[fmt]
+        if fmt == "parquet" and not cfg.columns and files:
+            columns = _parquet_columns(files[0], exclude={cfg.text_key, cfg.id_key, "url", "source", "metadata"})
+        return reader_cls(files, limit=limit, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns)
+
+    def make_stages(self) -> list[PipelineStep]:
+        steps, seen = [], {}
+        for stage in self.config.stages:
+            step = make_stage(stage)
+            seen[step.name] = seen.get(step.name, 0) + 1
+            if seen[step.name] > 1:  # funnel rows need distinct names
+                step.name = f"{step.name}#{seen[step.name]}"
+            steps.append(step)
+        return steps
+
+    def build(self, files: list[InputFile], fmt: str, output: str, limit: int = -1) -> list[PipelineStep]:
+        reader = self.make_reader(fmt, files, limit)
+        stages = self.make_stages()
+        columns: dict[str, pa.DataType] = {}
+        for step in [reader, *stages]:
+            for name, dtype in step.columns().items():
+                if name in columns and columns[name] != dtype:
+                    raise ConfigError([f"column {name!r}: {step.name} writes {dtype}, an earlier step {columns[name]}"])
+                columns[name] = dtype
+        out = self.config.output
+        writer = ShardWriter(output, columns, max_rows_per_shard=out.max_rows_per_shard,
+                             max_bytes_per_shard=out.max_bytes_per_shard,
+                             compression=None if out.compression == "none" else out.compression)
+        return [reader, *stages, writer]
+
+    # ---- running --------------------------------------------------------------------------------------------
+    def run(self, output: str | None = None, workers: int | None = None, tasks: int | None = None,
+            limit: int | None = None, force: bool = False, verbose: bool = False,
+            on_progress: Callable[[Progress], None] | None = None) -> RunResult:
+        output = str(output or self.config.output.path)
+        fmt, files = self.resolve_inputs()
+        executor_cfg = self.config.executor
+        tasks = tasks or executor_cfg.tasks or max(1, min(len(files), DEFAULT_MAX_TASKS))
+        workers = max(1, min(workers or executor_cfg.workers, tasks))
+        limit = self.config.input.limit if limit is None else limit
+        out = get_datafolder(output)
+        if force:
+            for name in ("data", "rejected", "logs"):
+                if out.isdir(name):
+                    out.rm(name, recursive=True)
+            if out.isfile("manifest.json"):
+                out.rm("manifest.json")
+        resolved = self.config.model_dump(mode="json")
+        resolved["output"]["path"] = output
+        _check_same_run(out, resolved, fmt, files, tasks, limit)
+
+        steps = self.build(files, fmt, output, limit)
+        step_names = [step.name for step in steps]
+        executor = self._executor(steps, tasks, workers, out.resolve_paths("logs"), verbose)
+        already_done = tasks - len(executor.get_incomplete_ranks())
+        started = _now()
+        if executor_cfg.type == "slurm":
+            executor.run()
+            return RunResult(output, {}, tasks, already_done, submitted_only=True)
+        if already_done < tasks:
+            with _ProgressPoller(out, tasks, on_progress):
+                executor.run()
+        manifest = build_manifest(
+            config=resolved, inputs=[{"path": f.url, "source": f.source, "bytes": f.size} for f in files],
+            step_names=step_names, output=out, started=started, finished=_now(), tasks=tasks, workers=workers,
+            executor=executor_cfg.type, resumed_tasks=already_done)
+        manifest["config"]["input"]["format"] = fmt
+        with out.open("manifest.json.tmp", "wt") as f:
+            json.dump(manifest, f, indent=2, ensure_ascii=False)
+        out.mv("manifest.json.tmp", "manifest.json")
+        return RunResult(output, manifest, tasks, already_done)
+
+    def _executor(self, steps, tasks: int, workers: int, logging_dir: str, verbose: bool):
+        cfg = self.config.executor
+        if cfg.type == "ray":
+            from datatrove.executor.ray import RayPipelineExecutor
+
+            return RayPipelineExecutor(steps, tasks=tasks, workers=workers, logging_dir=logging_dir, **cfg.options)
+        if cfg.type == "slurm":
+            from datatrove.executor.slurm import SlurmPipelineExecutor
+
+            options = {"time": "24:00:00", "partition": "default", **cfg.options}
+            return SlurmPipelineExecutor(steps, tasks=tasks, workers=workers, logging_dir=logging_dir, **options)
+        return QuietLocalExecutor(steps, tasks=tasks, workers=workers, logging_dir=logging_dir, verbose=verbose)
+
+
+def make_stage(stage: StageConfig) -> PipelineStep:
+    cls = resolve_step_class(stage.name)
+    try:
+        step = cls(**stage.params)
+    except Exception as error:  # the class itself refused a value
+        raise ConfigError([f"stages.{stage.name}: {type(error).__name__}: {error}"]) from None
+    if stage.name.startswith("curate.") or hasattr(step, "columns"):
+        return step
+    return DatatroveStep(step, name=cls.__name__, columns={n: parse_type(t) for n, t in stage.columns.items()})
+
+
+class QuietLocalExecutor(LocalPipelineExecutor):
+    """datatrove's local executor; its per-task INFO logging goes to OUT/logs/logs/ only, warnings still to stderr.
+
+    `curate run` draws its own progress; datatrove's loguru sink writes every task's INFO lines to stderr.
+    """
+
+    def __init__(self, *args, verbose: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.verbose = verbose
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+        if self.verbose:
+            return super()._run_for_rank(rank, local_rank, node_rank)
+        saved, sys.stderr = sys.stderr, _WarningsOnly(sys.stderr)
+        try:
+            return super()._run_for_rank(rank, local_rank, node_rank)
+        finally:
+            sys.stderr = saved
+
+
+class _WarningsOnly(io.TextIOBase):
+    def __init__(self, target):
+        self.target = target
+
+    def write(self, text: str) -> int:
+        if "| WARNING" in text:
+            self.target.write(text)
+        elif "| ERROR" in text or "| CRITICAL" in text:  # the first line; the traceback is in the task's log file
+            self.target.write(text.splitlines()[0] + "  (traceback: OUT/logs/logs/task_*.log)\n")
+        return len(text)
+
+    def flush(self):
+        self.target.flush()
+
+
+class _ProgressPoller:
+    """Reads the writers' progress files (OUT/logs/progress/) and completion markers twice a second."""
+
+    def __init__(self, out, tasks: int, callback):
+        self.out, self.tasks, self.callback = out, tasks, callback
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        if self.callback:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.callback:
+            self.thread.join()
+            self._poll()
+
+    def _loop(self):
+        while not self.stop.wait(0.5):
+            self._poll()
+
+    def _poll(self):
+        progress = Progress(tasks=self.tasks)
+        try:
+            for path in self.out.glob("logs/progress/*.json"):
+                with self.out.open(path, "rt") as f:
+                    counts = json.load(f)
+                progress.kept += counts.get("data", 0)
+                progress.rejected += counts.get("rejected", 0)
+            progress.tasks_done = len(self.out.glob("logs/completions/*"))
+        except (OSError, ValueError):
+            return  # a file being rewritten: next poll
+        self.callback(progress)
+
+
+def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks: int, limit: int) -> None:
+    """Resuming into a folder that holds another pipeline's or another input's tasks would mix two runs."""
+    fingerprint = {"stages": resolved["stages"], "input": {**resolved["input"], "format": fmt, "limit": limit},
+                   "output": {k: v for k, v in resolved["output"].items() if k != "path"}, "tasks": tasks,
+                   "files": [[f.source, f.size] for f in files]}
+    if out.isfile("logs/run.json"):
+        with out.open("logs/run.json", "rt") as f:
+            previous = json.load(f)
+        if previous != fingerprint:
+            changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
+            raise RunConflict([f"output {out.path!r} holds a run with a different {', '.join(changed)}; "
+                               f"use --force to start over, or another --output"])
+        return
+    out.makedirs("logs", exist_ok=True)
+    with out.open("logs/run.json", "wt") as f:
+        json.dump(fingerprint, f, indent=1)
+
+
+def _parquet_columns(file: InputFile, exclude: set[str]) -> dict[str, pa.DataType]:
+    import fsspec
+    import pyarrow.parquet as pq
+
+    with fsspec.open(file.url, "rb") as handle:
+        schema = pq.read_schema(handle)
+    simple = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_floating,
+              pa.types.is_boolean, pa.types.is_timestamp)
+    return {f.name: (pa.string() if pa.types.is_large_string(f.type) else f.type) for f in schema
+            if f.name not in exclude and any(test(f.type) for test in simple)}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def remove_output(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,82 @@
+"""`curate stats` and `curate head`: look inside an output folder without re-running anything."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+NUMERIC_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+class OutputError(ValueError):
+    pass
+
+
+def _dataset(output: str, kind: str) -> ds.Dataset | None:
+    folder = Path(output) / kind
+    files = sorted(folder.glob("*.parquet"))
+    return ds.dataset([str(f) for f in files], format="parquet") if files else None
+
+
+def output_stats(output: str) -> dict:
+    """Documents, bytes, shards, per-column distributions of kept and rejected shards, and the manifest's funnel."""
+    root = Path(output)
+    if not root.is_dir():
+        raise OutputError(f"{output!r} is not a curate output folder (no such directory)")
+    manifest_path = root / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+    result = {"output": str(root), "kinds": {}}
+    for kind in ("data", "rejected", "train", "val", "test"):
+        dataset = _dataset(output, kind)
+        if dataset is not None:
+            result["kinds"][kind] = _kind_stats(dataset)
+    if not result["kinds"] and manifest is None:
+        raise OutputError(f"{output!r} holds no shards and no manifest.json")
+    if manifest:
+        result["funnel"] = manifest["funnel"]
+        result["conservation"] = manifest["conservation"]
+    return result
+
+
+def _kind_stats(dataset: ds.Dataset) -> dict:
+    table = dataset.to_table()
+    text = table.column("text")
+    lengths = np.asarray(pa.compute.utf8_length(text).fill_null(0))
+    stats = {"docs": table.num_rows, "shards": len(dataset.files),
+             "bytes": int(pa.compute.sum(pa.compute.binary_length(text.cast(pa.binary()))).as_py() or 0),
+             "chars": int(lengths.sum()), "columns": {}}
+    for field in table.schema:
+        if field.name in ("id", "text", "url", "extra_metadata", "reason_detail"):
+            continue
+        column = table.column(field.name)
+        if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+            values = np.asarray(column.drop_null().to_numpy(zero_copy_only=False), dtype=float)
+            values = values[np.isfinite(values)]
+            if values.size:
+                stats["columns"][field.name] = {
+                    "count": int(values.size), "mean": float(values.mean()),
+                    **{f"p{int(q * 100)}": float(v) for q, v in zip(NUMERIC_QUANTILES, np.quantile(values, NUMERIC_QUANTILES))},
+                }
+        elif pa.types.is_string(field.type) or pa.types.is_boolean(field.type):
+            counts = pa.compute.value_counts(column.drop_null()).to_pylist()
+            if counts:
+                top = sorted(counts, key=lambda c: -c["counts"])[:10]
+                stats["columns"][field.name] = {"distinct": len(counts), "top": {str(c["values"]): c["counts"] for c in top}}
+    stats["columns"]["text_chars"] = {"count": int(lengths.size), "mean": float(lengths.mean()) if lengths.size else 0.0,
+                                      **({f"p{int(q * 100)}": float(v) for q, v in zip(NUMERIC_QUANTILES, np.quantile(lengths, NUMERIC_QUANTILES))} if lengths.size else {})}
+    return stats
+
+
+def head(output: str, n: int = 5, rejected: bool = False, reason: str | None = None) -> list[dict]:
+    """The first `n` documents of the kept (or rejected) shards, optionally only those rejected for `reason`."""
+    kind = "rejected" if rejected or reason else "data"
+    dataset = _dataset(output, kind)
+    if dataset is None:
+        if not Path(output).is_dir():
+            raise OutputError(f"{output!r} is not a curate output folder (no such directory)")
+        return []
+    flt = (ds.field("reason") == reason) if reason else None
+    table = dataset.head(n, filter=flt) if flt is not None else dataset.head(n)
+    return table.to_pylist()
