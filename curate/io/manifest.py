@@ -13,7 +13,6 @@ from collections import defaultdict
 from importlib import metadata as importlib_metadata
 
 from datatrove.io import DataFolder
-from datatrove.utils.stats import PipelineStats
 
 from curate.stages.base import BYTES_IN, BYTES_OUT, DOCS_IN, DOCS_OUT, REJECTED_BYTES, REJECTED_DOCS
 
@@ -31,21 +30,28 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def merged_task_stats(logs: DataFolder) -> PipelineStats | None:
-    """The per-task stats of every completed task, added up step by step."""
-    total = None
+def merged_task_stats(logs: DataFolder) -> list[dict[str, float]]:
+    """Per step, each counter's total over every completed task's stats file (logs/stats/NNNNN.json).
+
+    Read as plain JSON: datatrove's `Stats.from_dict` leaves counters as dicts, so its `+` cannot add them up.
+    """
+    steps: list[dict[str, float]] = []
     for path in sorted(logs.glob("stats/*.json")):
         with logs.open(path, "rt") as f:
-            stats = PipelineStats.from_json(json.load(f))
-        total = stats if total is None else total + stats
-    return total
+            task = json.load(f)
+        for position, step in enumerate(task):
+            if position == len(steps):
+                steps.append(defaultdict(float))
+            for key, value in step.get("stats", {}).items():
+                steps[position][key] += value["total"] if isinstance(value, dict) else value
+    return steps
 
 
-def funnel_from_stats(stats: PipelineStats | None, step_names: list[str]) -> list[dict]:
+def funnel_from_stats(stats: list[dict[str, float]], step_names: list[str]) -> list[dict]:
     """One entry per step (reader, stages, writer): documents and bytes in, out and rejected by reason."""
     funnel = []
     for position, name in enumerate(step_names):
-        counters = {} if stats is None else {k: v.total for k, v in stats.stats[position].stats.items()}
+        counters = stats[position] if position < len(stats) else {}
         rejected = defaultdict(lambda: {"docs": 0, "bytes": 0})
         for key, value in counters.items():
             if key.startswith(REJECTED_DOCS):

@@ -8,6 +8,7 @@ Why not datatrove's JsonlReader/ParquetReader/HuggingFaceDatasetReader: they ski
 and none reads a dataset saved with `save_to_disk`.
 """
 
+import io
 import json
 from typing import Iterator
 
@@ -63,7 +64,9 @@ class JsonlReader(_FieldRecords):
         import orjson
 
         with fsspec.open(file.url, "rb", compression="infer") as handle:
-            for index, line in enumerate(handle):
+            # zstandard's reader cannot iterate lines by itself; a buffered reader over it can (and gzip's too)
+            lines = handle if hasattr(handle, "readline") and not _is_zstd(handle) else io.BufferedReader(handle)
+            for index, line in enumerate(lines):
                 if not line.strip():
                     continue  # blank lines hold no record
                 try:
@@ -109,6 +112,10 @@ class HuggingFaceReader(_FieldRecords):
                     record.doc.id = record.doc.id if record.doc.id != f"{file.source}/{index}" else f"{file.source}/{split}/{index}"
                     record.doc.metadata.setdefault("split_name", split)
                 yield record
+
+
+def _is_zstd(handle) -> bool:
+    return type(handle).__module__.startswith("zstandard")
 
 
 def _preview(value, limit: int = 2000) -> str:

@@ -61,7 +61,7 @@ class WarcReader(CurateReader):
         position, index = 0, 0
         while position < len(data):
             # no_record_parse: we parse HTTP headers ourselves, only where the block really starts with them
-            iterator = _QuietArchiveIterator(io.BytesIO(data[position:]), arc2warc=True, no_record_parse=True)
+            iterator = _QuietArchiveIterator(io.BytesIO(data[position:]), no_record_parse=True)
             last_start, records_read = position, 0
             try:
                 for record in iterator:
@@ -100,15 +100,19 @@ class WarcReader(CurateReader):
         headers = record.rec_headers
         record_id = headers.get_header("WARC-Record-ID")
         url = headers.get_header("WARC-Target-URI") or headers.get_header("uri")
-        date = headers.get_header("WARC-Date") or headers.get_header("archive-date")
+        date = headers.get_header("WARC-Date") or _arc_date(headers.get_header("archive-date"))
         content_type = headers.get_header("WARC-Identified-Payload-Type") or headers.get_header("Content-Type") or ""
         if record.rec_type == "conversion" or content_type.startswith("application/warc"):
             content_type = "text/plain"
         meta = dict(url=url, date=date, content_type=None, offset=offset)
-        doc_id = record_id or None
+        doc_id = record_id or None  # ARC records have none: the id is then source + record index
         block = record.raw_stream.read(self.max_record_bytes + 1)
         if len(block) > self.max_record_bytes:
             return self._fail(file, index, doc_id, "record_too_large", f"payload over {self.max_record_bytes} bytes", meta)
+        if record.length is not None and len(block) < record.length:  # the file ends inside this record
+            return self._fail(file, index, doc_id, "truncated_record",
+                              f"{len(block)} of {record.length} bytes before the file ends", meta,
+                              text=block.decode("utf-8", "replace"))
         try:
             payload, content_type = _http_payload(record, block, content_type)
         except Exception as error:  # a broken chunked or gzip content encoding
@@ -157,6 +161,14 @@ def _http_payload(record, block: bytes, content_type: str) -> tuple[bytes, str]:
     record.http_headers = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"], verify=False).parse(stream)
     record.raw_stream = stream
     return record.content_stream().read(), record.http_headers.get_header("Content-Type") or content_type
+
+
+def _arc_date(value: str | None) -> str | None:
+    """ARC's 14-digit capture time as ISO 8601, like WARC-Date."""
+    if value and len(value) >= 14 and value[:14].isdigit():
+        v = value
+        return f"{v[:4]}-{v[4:6]}-{v[6:8]}T{v[8:10]}:{v[10:12]}:{v[12:14]}Z"
+    return value
 
 
 def _charset_param(params: str) -> str | None:

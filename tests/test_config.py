@@ -1,0 +1,60 @@
+"""Every kind of configuration error stops the run before it starts, naming the YAML key (and line)."""
+
+import textwrap
+
+import pytest
+
+from conftest import curate_cli
+
+GOOD = """\
+input:
+  format: warc
+  paths: [examples/web/*.warc.gz]
+stages:
+  - datatrove.pipeline.filters.GopherRepetitionFilter:
+      dup_line_frac: 0.3
+output:
+  path: {out}
+"""
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "p.yaml"
+    path.write_text(textwrap.dedent(text).replace("{out}", str(tmp_path / "out")))
+    return path
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("GopherRepetitionFilter:", "NoSuchFilter:"), "cannot import"),
+    (("  - datatrove.pipeline.filters.GopherRepetitionFilter:", "  - langidd:"), "unknown stage 'langidd'"),
+    (("dup_line_frac: 0.3", "dup_line_frak: 0.3"), "line 6: stages[0].datatrove.pipeline.filters.GopherRepetitionFilter.dup_line_frak: unknown parameter 'dup_line_frak'; allowed: "),
+    (("dup_line_frac: 0.3", "dup_line_frac: lots"), "line 6: stages[0].datatrove.pipeline.filters.GopherRepetitionFilter.dup_line_frac: Input should be a valid number"),
+    (("format: warc", "format: wark"), "line 2: input.format: Input should be 'warc', 'jsonl', 'parquet', 'html', 'text' or 'hf' (got 'wark')"),
+    (("output:", "outptu:"), "outptu: unknown key 'outptu'; allowed: input, stages, output, executor"),
+    (("  path: {out}", "  path: {out}\n  max_rows_per_shard: -5"), "output.max_rows_per_shard: Input should be greater than 0"),
+    (("input:", "executor: {type: kubernetes}\ninput:"), "line 1: executor.type: Input should be 'local', 'ray' or 'slurm'"),
+    (("paths: [examples/web/*.warc.gz]", "paths: [examples/web/*.nothing]"), "input.paths: input glob"),
+])
+def test_config_errors_name_the_key(tmp_path, change, expected):
+    path = _write(tmp_path, GOOD.replace(*change))
+    result = curate_cli("validate", path, check=False)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr, result.stderr
+    result = curate_cli("run", path, check=False)
+    assert result.returncode == 2 and expected in result.stderr
+    assert not (tmp_path / "out" / "data").exists(), "a bad config must not half-run"
+
+
+def test_validate_accepts_the_shipped_pipelines():
+    for name in ("web", "text"):
+        result = curate_cli("validate", f"pipelines/{name}.yaml")
+        assert "ok" in result.stdout
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [unclosed\n")
+    result = curate_cli("validate", bad, check=False)
+    assert result.returncode == 2 and "not valid YAML" in result.stderr
+    result = curate_cli("run", tmp_path / "missing.yaml", check=False)
+    assert result.returncode == 2 and "does not exist" in result.stderr
