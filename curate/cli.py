@@ -210,6 +210,20 @@ def head(output, n, rejected, reason, chars, as_json):
             out.print(f"[dim]... ({len(text):,} chars)[/dim]")
 
 
+def _add_trainer_commands() -> None:
+    """The trainer's commands (train, sample, evaluate, finetune, export) live in model/cli.py."""
+    try:
+        from model.cli import COMMANDS
+    except ImportError as error:  # torch not installed: curation still works
+        err.print(f"[dim]trainer commands unavailable: {error}[/dim]") if "--help" in sys.argv else None
+        return
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_trainer_commands()
+
+
 def main():
     cli()
 

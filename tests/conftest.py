@@ -1,59 +1,8 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared" / "data").resolve()
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-
-def shared(*parts) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"test data missing: {path} (tests read ../shared/data beside the repository)")
-    return path
-
-
-def read_rows(out: Path, kind: str) -> list[dict]:
-    rows = []
-    for shard in sorted((out / kind).glob("*.parquet")):
-        rows.extend(pq.read_table(shard).to_pylist())
-    return rows
-
-
-def run_pipeline(config: dict, out: Path, **kwargs):
-    """Run a pipeline in-process and check the conservation law on every run."""
-    from curate import Pipeline
-
-    config = {**config, "output": {"path": str(out), **config.get("output", {})}}
-    result = Pipeline(config).run(force=True, **kwargs)
-    assert_conserved(result.manifest, out)
-    return result
-
-
-def assert_conserved(manifest: dict, out: Path) -> None:
-    kept, rejected = read_rows(out, "data"), read_rows(out, "rejected")
-    c = manifest["conservation"]
-    assert c["ok"], c
-    assert c["kept"] == len(kept) and c["rejected"] == len(rejected)
-    assert c["read"] == len(kept) + len(rejected)
-    assert not list(out.rglob("*.tmp")), "a temporary shard was left behind"
-    for row in rejected:
-        assert row["rejected_by"] and row["reason"], row["id"]
-
-
-def curate_cli(*args, cwd=REPO, timeout=600, check=True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "curate.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                            text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"curate {' '.join(map(str, args))} exited {result.returncode}\n{result.stderr[-3000:]}")
-    return result
+from pipeline_helpers import shared
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from conftest import curate_cli
+from pipeline_helpers import curate_cli
 
 GOOD = """\
 input:

@@ -1,6 +1,6 @@
 """The install leaves the full fastText (not the predict-only module of the same name) importable."""
 
-from conftest import shared
+from pipeline_helpers import shared
 
 
 def test_fasttext_can_train(tmp_path):
@@ -13,5 +13,5 @@ def test_fasttext_can_train(tmp_path):
         lines += [f"__label__{lang} {s}" for s in sentences[:300]]
     data = tmp_path / "train.txt"
     data.write_text("\n".join(lines), encoding="utf-8")
-    model = fasttext.train_supervised(str(data), epoch=10, lr=0.5, verbose=0)
+    model = fasttext.train_supervised(str(data), epoch=25, lr=0.1, thread=1, seed=1, verbose=0)
     assert model.predict("Das ist ein schöner Tag und wir gehen nach Hause")[0][0] == "__label__de"

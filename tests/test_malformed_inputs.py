@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from conftest import read_rows, run_pipeline, shared
+from pipeline_helpers import read_rows, run_pipeline, shared
 
 COPYCAT = ("warc", "chatnoir-copycat")
 ODD_ARCHIVES = {

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from conftest import read_rows, run_pipeline, shared
+from pipeline_helpers import read_rows, run_pipeline, shared
 
 
 def test_warc_reader_reads_every_page_record(tmp_path):

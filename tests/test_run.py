@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import REPO, assert_conserved, curate_cli, read_rows, run_pipeline, shared
+from pipeline_helpers import REPO, assert_conserved, curate_cli, read_rows, run_pipeline, shared
 
 WEB_STAGES = [{"datatrove.pipeline.extractors.Trafilatura": {"favour_precision": True, "timeout": 5.0}},
               {"datatrove.pipeline.filters.GopherRepetitionFilter": {}}]

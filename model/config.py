@@ -1,0 +1,96 @@
+"""Training configuration: one dataclass, loaded from a preset YAML plus `key=value` overrides.
+
+A preset holds training keys at the top level and the network under `model:` (see GPTConfig).
+Overrides may name a model key directly (`n_layer=4`) or with its section (`model.n_layer=4`);
+values are parsed as YAML, so `compile=true` and `learning_rate=3e-4` come out typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from model.gpt import GPTConfig
+
+
+@dataclass
+class TrainConfig:
+    model: GPTConfig = field(default_factory=GPTConfig)
+    # data
+    tokenizer: str = "char"  # "char" or "bpe"
+    bpe_vocab_size: int = 4096
+    val_fraction: float = 0.05  # used only when OUT has no train/val/test folders
+    test_fraction: float = 0.05
+    cache_dir: str = ""  # token cache; "" means OUT/.token_cache
+    # optimisation (defaults: nanoGPT's shakespeare_char)
+    batch_size: int = 64  # sequences per micro-batch (per process under DDP)
+    grad_accum_steps: int = 1
+    max_iters: int = 5000
+    max_seconds: float = 0.0  # > 0: stop after this much training time, with the LR schedule
+    #                            stretched to end exactly then (not bit-for-bit deterministic)
+    learning_rate: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_iters: int = 100
+    lr_decay_iters: int = 0  # 0 means max_iters
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0  # 0 disables
+    # evaluation and logging
+    eval_interval: int = 250
+    eval_iters: int = 20  # batches per periodic val estimate
+    final_eval: bool = True  # evaluate the whole val split at the end
+    log_interval: int = 10
+    progress: bool = True  # progress bar on stderr
+    # system
+    seed: int = 1337
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"  # auto (bf16 autocast on CUDA when supported, else fp32) | float32 | bfloat16
+    compile: bool = False
+    threads: int = 0  # torch intra-op threads; 0 = one per available core
+    out_dir: str = "runs/latest"  # the checkpoint folder
+    resume: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        model = GPTConfig(**d.pop("model", {}))
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        return cls(model=model, **d)
+
+
+MODEL_KEYS = {f.name for f in dataclasses.fields(GPTConfig)}
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply `key=value` strings to a raw config dict (a copy is returned)."""
+    raw = {**raw, "model": dict(raw.get("model") or {})}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form key=value")
+        parsed = yaml.safe_load(value) if value.strip() else ""
+        if key.startswith("model."):
+            raw["model"][key[len("model.") :]] = parsed
+        elif key in MODEL_KEYS:
+            raw["model"][key] = parsed
+        else:
+            raw[key] = parsed
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """A preset file (or the defaults when path is None) with overrides applied."""
+    raw = {}
+    if path is not None:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    return TrainConfig.from_dict(apply_overrides(raw, list(overrides)))
