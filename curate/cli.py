@@ -214,8 +214,7 @@ def _add_trainer_commands() -> None:
     """The trainer's commands (train, sample, evaluate, finetune, export) live in model/cli.py."""
     try:
         from model.cli import COMMANDS
-    except ImportError as error:  # torch not installed: curation still works
-        err.print(f"[dim]trainer commands unavailable: {error}[/dim]") if "--help" in sys.argv else None
+    except ImportError:  # torch not installed (the `train` extra): curation still works
         return
     for command in COMMANDS:
         cli.add_command(command)

@@ -11,11 +11,9 @@ The Python API and `curate run` are the same code:
 
 import io
 import json
-import shutil
 import sys
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -25,7 +23,8 @@ from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from curate.config import ConfigError, PipelineConfig, StageConfig, infer_format, load_pipeline_config, validate_config
+from curate.config import (FORMAT_SUFFIXES, FORMATS, ConfigError, PipelineConfig, StageConfig, infer_format,
+                           load_pipeline_config, validate_config)
 from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, resolve_inputs
 from curate.io.manifest import build_manifest
@@ -64,7 +63,6 @@ class Progress:
     rejected: int = 0
     tasks_done: int = 0
     tasks: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class Pipeline:
@@ -81,12 +79,8 @@ class Pipeline:
         cfg = self.config.input
         fmt = cfg.format or infer_format(cfg.paths)
         if fmt is None:
-            from curate.config import FORMATS
-
             raise ConfigError([f"input.format: cannot tell the format from {cfg.paths}; set one of {', '.join(FORMATS)}"],
                               self.source)
-        from curate.config import FORMAT_SUFFIXES
-
         try:
             files = resolve_inputs(cfg.paths, suffixes=FORMAT_SUFFIXES.get(fmt), directory_listing=fmt != "hf")
         except InputError as error:
@@ -302,6 +296,3 @@ def _parquet_columns(file: InputFile, exclude: set[str]) -> dict[str, pa.DataTyp
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
-
-def remove_output(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)

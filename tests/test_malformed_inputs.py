@@ -24,7 +24,7 @@ ODD_ARCHIVES = {
 @pytest.mark.parametrize("name", sorted(ODD_ARCHIVES))
 def test_odd_real_archives_are_read_or_rejected(tmp_path, name):
     path = shared(*ODD_ARCHIVES[name])
-    result = run_pipeline({"input": {"paths": [str(path)], "format": "warc"}}, tmp_path)
+    run_pipeline({"input": {"paths": [str(path)], "format": "warc"}}, tmp_path)
     kept, rejected = read_rows(tmp_path, "data"), read_rows(tmp_path, "rejected")
     assert kept, "readable records must be read"
     ids = [r["id"] for r in kept + rejected]

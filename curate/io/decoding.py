@@ -81,7 +81,7 @@ def decode_bytes(data: bytes, declared: str | None = None, html: bool = False) -
         try:
             return data.decode(charset), charset, 0
         except (UnicodeDecodeError, LookupError):
-            pass
+            pass  # the guess fails strictly too: fall through to decoding with replacement
     for candidate in dict.fromkeys([charset, *candidates]):
         if not candidate:
             continue

@@ -7,6 +7,7 @@ rejected document with a reason. A file that breaks mid-way yields its good reco
 the failure, and the run goes on with the next file.
 """
 
+from abc import abstractmethod
 from typing import Iterator
 
 import pyarrow as pa
@@ -38,8 +39,9 @@ class CurateReader(FunnelCounting, BaseReader):
     def columns(self) -> dict[str, pa.DataType]:
         return {}
 
+    @abstractmethod
     def read_file(self, file: InputFile) -> Iterator[Record]:
-        raise NotImplementedError
+        """Yield one Record per record of `file`, in file order."""
 
     def make_doc(self, file: InputFile, index: int | str, text: str, doc_id: str | None = None, **metadata) -> Document:
         metadata["source"] = file.source

@@ -107,9 +107,9 @@ class HuggingFaceReader(_FieldRecords):
             splits = [("", dataset)]
         for split, part in splits:
             for index, row in enumerate(part):
-                record = self.record(file, index, row)
+                # rows without an id of their own get source/split/index, unique across the splits
+                record = self.record(file, f"{split}/{index}" if split else index, row)
                 if split:
-                    record.doc.id = record.doc.id if record.doc.id != f"{file.source}/{index}" else f"{file.source}/{split}/{index}"
                     record.doc.metadata.setdefault("split_name", split)
                 yield record
 

@@ -52,9 +52,10 @@ class WarcReader(CurateReader):
         if not data:
             return  # an empty file holds no record: nothing to lose
         gzipped = data[:2] == b"\x1f\x8b"
-        if gzipped and _first_member_spans_file(data):
-            # one gzip member for the whole file (ClueWeb09, some ARCs): warcio cannot read it; gunzip it first
-            data, gzipped = _gunzip_tolerant(data), False
+        whole = _gunzip_if_one_member(data) if gzipped else None
+        if whole is not None:
+            # one gzip member for the whole file (ClueWeb09, some ARCs): warcio cannot read it; read it gunzipped
+            data, gzipped = whole, False
         yield from self._read_archive(file, data, gzipped)
 
     def _read_archive(self, file: InputFile, data: bytes, gzipped: bool) -> Iterator[Record]:
@@ -179,29 +180,16 @@ def _charset_param(params: str) -> str | None:
     return None
 
 
-def _first_member_spans_file(data: bytes) -> bool:
-    """True when the first gzip member ends at the end of the file (or the file is truncated inside it)."""
-    decompressor = zlib.decompressobj(31)
+def _gunzip_if_one_member(data: bytes) -> bytes | None:
+    """The decompressed file when its first gzip member runs to the end of the file (or the file ends inside it,
+    truncated: what decompressed is kept); None when further members follow (per-record gzip, warcio's case)."""
+    decompressor, out = zlib.decompressobj(31), []
     try:
-        for chunk_start in range(0, len(data), 1 << 20):
-            decompressor.decompress(data[chunk_start:chunk_start + (1 << 20)], 0)
+        for start in range(0, len(data), 1 << 20):
+            out.append(decompressor.decompress(data[start:start + (1 << 20)]))
             if decompressor.eof:
-                return not decompressor.unused_data and chunk_start + (1 << 20) >= len(data)
-    except zlib.error:
-        return False
-    return True
-
-
-def _gunzip_tolerant(data: bytes) -> bytes:
-    """Decompress what can be decompressed of a (possibly truncated) gzip stream."""
-    out, decompressor = [], zlib.decompressobj(31)
-    try:
-        out.append(decompressor.decompress(data))
-        while decompressor.eof and decompressor.unused_data:  # further members
-            rest = decompressor.unused_data
-            decompressor = zlib.decompressobj(31)
-            out.append(decompressor.decompress(rest))
-    except zlib.error:
+                return None if decompressor.unused_data or start + (1 << 20) < len(data) else b"".join(out)
+    except zlib.error:  # corrupt past this point: keep what decompressed before it
         pass
     return b"".join(out)
 

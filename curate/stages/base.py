@@ -8,6 +8,7 @@ Every stage counts, through datatrove's `stat_update`, the documents and bytes t
 rejected by it (by reason). datatrove saves these per task; the manifest adds them up into the funnel.
 """
 
+from abc import abstractmethod
 from typing import NamedTuple
 
 import pyarrow as pa
@@ -52,9 +53,10 @@ class FunnelCounting:
         self.stat_update(BYTES_IN, value=nbytes)
         return nbytes
 
-    def count_out(self, doc: Document) -> None:
+    def count_out(self, doc: Document, nbytes: int | None = None) -> None:
+        """`nbytes`: the document's size when the caller knows it has not changed (filters)."""
         self.stat_update(DOCS_OUT)
-        self.stat_update(BYTES_OUT, value=text_bytes(doc))
+        self.stat_update(BYTES_OUT, value=text_bytes(doc) if nbytes is None else nbytes)
 
     def reject(self, doc: Document, rejection: Rejection | str, bytes_in: int | None = None) -> Document:
         """Mark `doc` as rejected by this stage and count it. `bytes_in`: its size when it entered the stage."""
@@ -70,6 +72,25 @@ class FunnelCounting:
         self.stat_update(REJECTED_BYTES + rejection.reason, value=text_bytes(doc) if bytes_in is None else bytes_in)
         return doc
 
+    def filter_stream(self, data: DocumentsPipeline, batch_size: int, filter_batch) -> DocumentsPipeline:
+        """Keep or reject each live document by `filter_batch(docs) -> [result]` (datatrove's filter results),
+        in input order, passing already-rejected documents through. Shared by CurateFilter and DatatroveStep."""
+        for batch in batched(data, batch_size):
+            live = [doc for doc in batch if not is_rejected(doc)]
+            sizes = [self.count_in(doc) for doc in live]
+            with self.track_time("batch" if batch_size > 1 else None):
+                results = filter_batch(live) if live else []
+            verdicts = {id(doc): (result, size) for doc, result, size in zip(live, results, sizes)}
+            for doc in batch:
+                if id(doc) in verdicts:
+                    result, size = verdicts[id(doc)]
+                    keep, rejection = filter_result(result, self.name)
+                    if keep:
+                        self.count_out(doc, size)
+                    else:
+                        self.reject(doc, rejection, size)
+                yield doc
+
 
 class CurateStep(FunnelCounting, PipelineStep):
     """A stage that transforms or annotates documents one at a time (and may reject some).
@@ -83,9 +104,9 @@ class CurateStep(FunnelCounting, PipelineStep):
     def columns(self) -> dict[str, pa.DataType]:
         return {}
 
+    @abstractmethod
     def process(self, doc: Document) -> Document | Rejection:
         """Return the (possibly changed) document to keep it, or a Rejection."""
-        raise NotImplementedError
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
@@ -119,23 +140,11 @@ class CurateFilter(FunnelCounting, BaseFilter):
         return {}
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for batch in batched(data, self.batch_size):
-            live = [doc for doc in batch if not is_rejected(doc)]
-            sizes = {id(doc): self.count_in(doc) for doc in live}
-            with self.track_time("batch" if self.batch_size > 1 else None):
-                results = self.filter_batch(live) if live else []
-            decisions = {id(doc): result for doc, result in zip(live, results)}
-            for doc in batch:  # keep the input order, rejected documents included
-                if id(doc) in decisions:
-                    keep, reason = _filter_result(decisions[id(doc)], self.name)
-                    if keep:
-                        self.count_out(doc)
-                    else:
-                        self.reject(doc, reason, sizes[id(doc)])
-                yield doc
+        yield from self.filter_stream(data, self.batch_size, self.filter_batch)
 
 
-def _filter_result(result, stage_name: str) -> tuple[bool, Rejection | None]:
+def filter_result(result, stage_name: str) -> tuple[bool, Rejection | None]:
+    """A datatrove filter result (True, False, or (False, reason)) as (keep, Rejection)."""
     if isinstance(result, tuple) and not isinstance(result, Rejection):
         keep, reason = result
     else:
@@ -143,5 +152,5 @@ def _filter_result(result, stage_name: str) -> tuple[bool, Rejection | None]:
     if keep:
         return True, None
     if reason is None:
-        reason = Rejection(f"{stage_name}_filtered")
-    return False, reason
+        return False, Rejection(f"{stage_name}_filtered")
+    return False, reason if isinstance(reason, Rejection) else Rejection(str(reason))

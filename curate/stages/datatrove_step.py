@@ -13,9 +13,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from datatrove.utils.batching import batched
-
-from curate.stages.base import FunnelCounting, Rejection, _filter_result, is_rejected
+from curate.stages.base import FunnelCounting, Rejection, is_rejected
 
 # datatrove stats that count documents passing through, not why one was dropped
 _NEUTRAL_STATS = {"total", "forwarded", "dropped", "extracted", "doc_len", "doc_len_tokens", "batches"}
@@ -27,6 +25,14 @@ def reason_code(text: str) -> str:
     while "__" in code:
         code = code.replace("__", "_")
     return code or "dropped"
+
+
+def _with_code(result):
+    if isinstance(result, tuple) and len(result) == 2 and not result[0] and result[1] is not None:
+        reason = result[1]
+        reason = reason._replace(reason=reason_code(reason.reason)) if isinstance(reason, Rejection) else reason_code(reason)
+        return False, reason
+    return result
 
 
 class DatatroveStep(FunnelCounting, PipelineStep):
@@ -51,24 +57,12 @@ class DatatroveStep(FunnelCounting, PipelineStep):
         self._merge_inner_stats()
 
     def _run_filter(self, data: DocumentsPipeline) -> DocumentsPipeline:
-        # Call the filter's decision directly, so its reason is ours and nothing reaches its exclusion writer.
-        for batch in batched(data, self.step.batch_size):
-            live = [doc for doc in batch if not is_rejected(doc)]
-            sizes = [self.count_in(doc) for doc in live]
-            with self.track_time():
-                results = self.step.filter_batch(live) if live else []
-            verdicts = {id(doc): (result, size) for doc, result, size in zip(live, results, sizes)}
-            for doc in batch:
-                if id(doc) in verdicts:
-                    result, size = verdicts[id(doc)]
-                    keep, rejection = _filter_result(result, self.name)
-                    if keep:
-                        self.count_out(doc)
-                    else:
-                        if isinstance(rejection, str):  # datatrove filters give a plain reason string
-                            rejection = Rejection(rejection)
-                        self.reject(doc, rejection._replace(reason=reason_code(rejection.reason)), size)
-                yield doc
+        # Call the filter's decision directly, so its reason is ours and nothing reaches its exclusion writer;
+        # datatrove's reasons ("dup_line_frac", ...) become snake_case codes.
+        def decide(docs):
+            return [_with_code(result) for result in self.step.filter_batch(docs)]
+
+        yield from self.filter_stream(data, self.step.batch_size, decide)
 
     def _run_step(self, data: DocumentsPipeline, rank: int, world_size: int) -> DocumentsPipeline:
         in_flight: OrderedDict[int, tuple[Document, int]] = OrderedDict()

@@ -21,7 +21,7 @@ ALICE = SHARED_TEXT / "gutenberg/11/11-0.txt"
 
 def read_text(path: Path) -> str:
     if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
+        pytest.fail(f"test data missing: {path} (tests read ../shared/data beside the repository)")
     return path.read_text(encoding="utf-8")
 
 
