@@ -24,6 +24,10 @@ class TrainConfig:
     bpe_vocab_size: int = 4096
     val_fraction: float = 0.05  # used only when OUT has no train/val/test folders
     test_fraction: float = 0.05
+    # what the hash split assigns: "document" (no document straddles two splits: the honest default) or
+    # "paragraph" (blocks of paragraphs of about 2,000 characters, for a corpus of a few long books where
+    # whole documents cannot fill three splits; neighbouring blocks of one book then share style and names)
+    split_unit: str = "document"
     cache_dir: str = ""  # token cache; "" means OUT/.token_cache
     # optimisation (defaults: nanoGPT's shakespeare_char)
     batch_size: int = 64  # sequences per micro-batch (per process under DDP)

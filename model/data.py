@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +37,14 @@ class SplitSource:
     split: str
     shards: tuple[Path, ...]
     hash_range: tuple[float, float] | None = None
+    unit: str = "document"  # what the hash range assigns: "document" or "paragraph" (blocks; see split_units)
 
     def describe(self) -> dict:
         return {
             "split": self.split,
             "shards": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in self.shards],
             "hash_range": self.hash_range,
+            "unit": self.unit,
         }
 
 
@@ -51,10 +54,19 @@ def id_hash(doc_id: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def find_split(out: str | Path, split: str, val_fraction: float, test_fraction: float) -> SplitSource:
+SPLIT_UNITS = ("document", "paragraph")
+BLOCK_CHARS = 2000  # paragraph unit: paragraphs are grouped into blocks of at least this many characters
+BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n")
+
+
+def find_split(
+    out: str | Path, split: str, val_fraction: float, test_fraction: float, unit: str = "document"
+) -> SplitSource:
     """Locate a split's documents in a curated output folder (see the module docstring)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    if unit not in SPLIT_UNITS:
+        raise ValueError(f"split_unit must be one of {SPLIT_UNITS}, not {unit!r}")
     out = Path(out)
     if not out.is_dir():
         raise FileNotFoundError(f"no such data folder: {out}")
@@ -73,7 +85,7 @@ def find_split(out: str | Path, split: str, val_fraction: float, test_fraction: 
     lo, hi = ranges[split]
     if hi <= lo:
         raise ValueError(f"the {split} fraction is 0: nothing to read for {split} from {data_dir}")
-    return SplitSource(split, _shards(data_dir), (lo, hi))
+    return SplitSource(split, _shards(data_dir), (lo, hi), unit)
 
 
 def _shards(directory: Path) -> tuple[Path, ...]:
@@ -90,8 +102,29 @@ def iter_documents(source: SplitSource) -> Iterator[tuple[str, str]]:
             for doc_id, text in zip(batch.column("id").to_pylist(), batch.column("text").to_pylist()):
                 if not text:
                     continue
-                if source.hash_range is None or source.hash_range[0] <= id_hash(str(doc_id)) < source.hash_range[1]:
+                if source.hash_range is None:
                     yield str(doc_id), text
+                    continue
+                lo, hi = source.hash_range
+                for unit_id, unit_text in split_units(str(doc_id), text, source.unit):
+                    if lo <= id_hash(unit_id) < hi:
+                        yield unit_id, unit_text
+
+
+def split_units(doc_id: str, text: str, unit: str) -> Iterator[tuple[str, str]]:
+    """What the hash split assigns: the whole document, or blocks of its paragraphs (`id#k`).
+
+    Blocks are contiguous slices cut after a blank line (LF or CRLF), so they add back up to the document."""
+    if unit == "document":
+        yield doc_id, text
+        return
+    start = index = 0
+    for blank in BLANK_LINE.finditer(text):
+        if blank.end() - start >= BLOCK_CHARS:
+            yield f"{doc_id}#{index}", text[start:blank.end()]
+            start, index = blank.end(), index + 1
+    if start < len(text):
+        yield f"{doc_id}#{index}", text[start:]
 
 
 def iter_texts(source: SplitSource) -> Iterator[str]:
@@ -133,9 +166,12 @@ def tokenize_split(
                 if len(pending) >= batch_docs:
                     flush()
             flush()
+        if tmp.stat().st_size == 0:
+            tmp.unlink()  # never cache an empty split: the next run must look at the data again
+            hint = (" (a corpus of a few long documents: try split_unit=paragraph)"
+                    if source.hash_range is not None and source.unit == "document" else "")
+            raise ValueError(f"the {source.split} split has no documents{hint}")
         os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache behind
-    if path.stat().st_size == 0:
-        raise ValueError(f"the {source.split} split has no documents")
     return np.memmap(path, dtype=dtype, mode="r")
 
 

@@ -135,7 +135,7 @@ def evaluate_checkpoint(
 
     ckpt = load_checkpoint(checkpoint_dir)
     cfg = ckpt.config
-    source = find_split(data, split, cfg.val_fraction, cfg.test_fraction)
+    source = find_split(data, split, cfg.val_fraction, cfg.test_fraction, cfg.split_unit)
     tokens = tokenize_split(source, ckpt.tokenizer, cfg.cache_dir or Path(data) / ".token_cache")
     result = evaluate_tokens(ckpt.model, tokens, token_bytes_of(ckpt.tokenizer), batch_size, with_kl=True)
     return {"checkpoint": str(checkpoint_dir), "data": str(data), "split": split, **result}

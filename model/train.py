@@ -102,8 +102,8 @@ def prepare_data(
     cfg: TrainConfig, data: str | Path, tokenizer: TextTokenizer | None = None
 ) -> tuple[TextTokenizer, np.ndarray, np.ndarray]:
     """Tokenizer (trained on the train split unless given) and the train/val token streams."""
-    train_src = find_split(data, "train", cfg.val_fraction, cfg.test_fraction)
-    val_src = find_split(data, "val", cfg.val_fraction, cfg.test_fraction)
+    train_src = find_split(data, "train", cfg.val_fraction, cfg.test_fraction, cfg.split_unit)
+    val_src = find_split(data, "val", cfg.val_fraction, cfg.test_fraction, cfg.split_unit)
     if tokenizer is None:
         from model.data import iter_texts
 

@@ -27,6 +27,22 @@ def test_hash_split_is_deterministic_and_ignores_shard_layout(tmp_path, shakespe
     assert 0.05 < len(val) / len(docs) < 0.15  # about the requested 10%
 
 
+def test_paragraph_unit_splits_a_few_long_documents_into_all_three_splits(tmp_path, shakespeare_text):
+    # two long "books": a document-level split cannot fill val and test; paragraph blocks can
+    half = len(shakespeare_text) // 2
+    write_shards(tmp_path / "data", [shakespeare_text[:half], shakespeare_text[half:]], n_shards=1)
+    with pytest.raises(ValueError, match="split_unit=paragraph"):
+        tokenize_split(find_split(tmp_path, "val", 0.05, 0.05), TextTokenizer.train("char", [shakespeare_text]),
+                       tmp_path / "cache")
+    texts = {s: list(iter_texts(find_split(tmp_path, s, 0.05, 0.05, unit="paragraph"))) for s in
+             ("train", "val", "test")}
+    sizes = {s: sum(len(t) for t in texts[s]) for s in texts}
+    assert all(sizes.values())
+    assert 0.02 < sizes["val"] / sum(sizes.values()) < 0.10
+    # every block lands in exactly one split: the blocks add back up to the books
+    assert sum(sizes.values()) == len(shakespeare_text)
+
+
 def test_split_folders_take_precedence(tmp_path, shakespeare_text):
     docs = paragraphs(shakespeare_text)
     for split, part in (("train", docs[:100]), ("val", docs[100:120]), ("test", docs[120:140])):
