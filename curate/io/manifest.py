@@ -16,6 +16,8 @@ from datatrove.io import DataFolder
 
 from curate.stages.base import BYTES_IN, BYTES_OUT, DOCS_IN, DOCS_OUT, REJECTED_BYTES, REJECTED_DOCS
 
+SECONDS = "time/seconds"  # time spent inside the step, summed over tasks (datatrove's track_time)
+
 VERSIONED_PACKAGES = ("curate", "datatrove", "pyarrow", "trafilatura", "warcio", "datasketch", "presidio-analyzer",
                       "fasttext-numpy2-wheel", "torch")
 
@@ -44,6 +46,9 @@ def merged_task_stats(logs: DataFolder) -> list[dict[str, float]]:
                 steps.append(defaultdict(float))
             for key, value in step.get("stats", {}).items():
                 steps[position][key] += value["total"] if isinstance(value, dict) else value
+            time_stats = step.get("time_stats")  # datatrove writes 0, not a dict, for a step that never timed
+            if isinstance(time_stats, dict):
+                steps[position][SECONDS] += time_stats.get("total", 0.0)
     return steps
 
 
@@ -63,6 +68,7 @@ def funnel_from_stats(stats: list[dict[str, float]], step_names: list[str]) -> l
             "docs_in": int(counters.get(DOCS_IN, 0)), "bytes_in": int(counters.get(BYTES_IN, 0)),
             "docs_out": int(counters.get(DOCS_OUT, 0)), "bytes_out": int(counters.get(BYTES_OUT, 0)),
             "rejected": dict(sorted(rejected.items(), key=lambda kv: -kv[1]["docs"])),
+            "seconds": round(counters.get(SECONDS, 0.0), 3),
         }
         if name == "writer":
             entry.update(docs_in=int(counters.get("written/data_docs", 0) + counters.get("written/rejected_docs", 0)),
@@ -71,7 +77,7 @@ def funnel_from_stats(stats: list[dict[str, float]], step_names: list[str]) -> l
                          bytes_out=int(counters.get("written/data_bytes", 0)),
                          rejected={})
         other = {k: int(v) for k, v in counters.items() if not k.startswith("funnel/") and not k.startswith("written/")
-                 and k not in ("doc_len", "doc_len_tokens")}
+                 and k not in ("doc_len", "doc_len_tokens", SECONDS)}
         if other:
             entry["counters"] = dict(sorted(other.items()))
         funnel.append(entry)

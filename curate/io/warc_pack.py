@@ -26,7 +26,10 @@ def pack_html_to_warc(pages: list[Path], out_dir: Path, records_per_file: int = 
                 http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
                 record = writer.create_warc_record(
                     f"file:///{name}", "response", payload=io.BytesIO(payload), http_headers=http,
-                    warc_headers_dict={"WARC-Date": "2024-01-01T00:00:00Z"})
+                    warc_headers_dict={"WARC-Date": "2024-01-01T00:00:00Z",
+                                       # as Common Crawl writes it; without it datatrove's WarcReader sniffs
+                                       # the MIME type and skips pages it does not call HTML
+                                       "WARC-Identified-Payload-Type": "text/html"})
                 writer.write_record(record)
         written.append(path)
     return written

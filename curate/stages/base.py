@@ -109,13 +109,18 @@ class CurateStep(FunnelCounting, PipelineStep):
         """Return the (possibly changed) document to keep it, or a Rejection."""
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        yield from self.process_stream(data, self.process)
+
+    def process_stream(self, data: DocumentsPipeline, process) -> DocumentsPipeline:
+        """Apply `process(doc) -> Document | Rejection` to each live document, counting the funnel; already-rejected
+        documents pass through. `run` uses `self.process`; a stage with per-task state (a worker) passes its own."""
         for doc in data:
             if is_rejected(doc):
                 yield doc
                 continue
             nbytes = self.count_in(doc)
             with self.track_time():
-                result = self.process(doc)
+                result = process(doc)
             if isinstance(result, Rejection):
                 yield self.reject(doc, result, nbytes)
             else:
