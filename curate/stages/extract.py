@@ -1,0 +1,271 @@
+"""`extract`: HTML to main text with trafilatura, under a per-page time limit, keeping the title and date.
+
+A page goes through, in order:
+1. cheap guards in the pipeline process: bytes are decoded (curate/io/decoding.py; the readers normally do this
+   already, so text arrives as str), a page over `max_html_chars` is rejected (`html_too_large`), text that is
+   mostly control characters or U+FFFD is rejected (`binary_content`);
+2. in a long-lived worker process (datatrove's ExtractorSandbox: one per task, killed and restarted only when a
+   page runs past `timeout`, whose page is rejected `extract_timeout`): one lxml parse; a tree cut short by
+   libxml2's nesting limit is rejected (`html_too_deep`); title and date from the same tree; trafilatura on the
+   same tree; if it returns nothing, the fallback (`html2txt`, all visible text) before `no_main_text`.
+The path that produced the text is recorded in `extract_method`.
+"""
+
+import re
+
+import pyarrow as pa
+from datatrove.data import Document, DocumentsPipeline
+
+from curate.stages.base import CurateStep, Rejection
+
+# mode -> trafilatura options. trafilatura's own three presets (docs: "Optimizing for precision or recall",
+# settings.Extractor(precision=..., recall=...)); "balanced" is trafilatura's default.
+MODES = {
+    "precision": {"favor_precision": True},
+    "balanced": {},
+    "recall": {"favor_recall": True},
+}
+
+# Share of control characters (other than tab/newline/CR/form feed) and U+FFFD in a page's first 64 KiB above which
+# it is binary junk, not HTML. Decoded HTML has almost none: curate's readers accept at most 0.1% replaced bytes
+# (MAX_REPLACED_SHARE in curate/io/decoding.py); random bytes decoded as a single-byte charset give about 24%.
+MAX_JUNK_SHARE = 0.05
+_JUNK = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
+_SNIFF_CHARS = 65536
+
+
+def junk_share(text: str) -> float:
+    head = text[:_SNIFF_CHARS]
+    return len(_JUNK.findall(head)) / len(head) if head else 0.0
+
+
+class PageExtractor:
+    """What runs in the worker process: parse once, metadata and main text from the same tree.
+
+    Picklable and small; `__call__` never raises (an exception comes back as a value, so a bad page does not
+    cost a worker restart: ExtractorSandbox re-raises returned exceptions in the parent).
+    """
+
+    def __init__(self, mode: str, include_tables: bool, fallback: bool, find_date: bool, compare_below: int):
+        self.mode, self.include_tables, self.fallback, self.find_date = mode, include_tables, fallback, find_date
+        self.compare_below = compare_below
+        self._options = None
+
+    def options(self):
+        if self._options is None:
+            from trafilatura.settings import DEFAULT_CONFIG, Extractor
+
+            flags = MODES[self.mode]
+            # include_comments=False: comments are not main text and trafilatura's benchmark runs without them
+            # (tests/eval_common.py EXTRACT_OPTS); the comment search is also skipped, which saves time.
+            self._options = Extractor(config=DEFAULT_CONFIG, output_format="python", fast=False,
+                                      precision=flags.get("favor_precision", False),
+                                      recall=flags.get("favor_recall", False), comments=False,
+                                      tables=self.include_tables, formatting=False, links=False, images=False,
+                                      dedup=False)
+        return self._options
+
+    def warm_up(self) -> None:
+        """Import trafilatura and load jusText's stop-lists (0.4 s on first use) once, in the parent process."""
+        from trafilatura import external
+
+        self.options()
+        if external.JT_STOPLIST is None:
+            external.jt_stoplist_init()
+
+    def __call__(self, html: str, url: str | None = None):
+        try:
+            return self.extract(html, url)
+        except Exception as error:  # noqa: BLE001 - handed back to the parent, which rejects the page
+            return error
+
+    def extract(self, html: str, url: str | None = None) -> dict:
+        """{text, title, page_date, method} or {rejection: (reason, value, detail)}."""
+        from trafilatura.utils import HTML_PARSER, load_html
+
+        if not html:
+            return {"rejection": ("no_main_text", 0.0, "empty page")}
+        tree = load_html(html)
+        # libxml2 stops building the tree at 256 levels of nesting (lxml's huge_tree is off): the rest of the page is
+        # silently lost, and trafilatura on what remains is slow (0.9 s for 1,000 nested divs, measured here).
+        deep = [e for e in HTML_PARSER.error_log if e.type_name == "ERR_RESOURCE_LIMIT"]
+        if deep:
+            return {"rejection": ("html_too_deep", 256.0, deep[0].message)}
+        if tree is None:
+            return {"rejection": ("no_main_text", 0.0, "not parseable as HTML")}
+        # metadata first: the extraction changes the tree in place
+        title, page_date = self.metadata(tree, url)
+        try:
+            text = self.main_text(tree, url)
+        except (TypeError, ValueError):  # as trafilatura's bare_extraction: lxml refuses control characters etc.
+            text = None
+        method = "trafilatura"
+        if not (text and text.strip()) and self.fallback:
+            # trafilatura already tried its own `baseline` (core.py: when the main text is under MIN_EXTRACTED_SIZE)
+            # before returning nothing, so repeating it would find nothing either. html2txt is the page's whole visible
+            # text after trafilatura's basic cleaning: whole-text extractors have recall 0.98-0.99 in trafilatura's
+            # benchmark (evaluation.rst), and on a page with no main text found recall is what is left to win.
+            from trafilatura import html2txt
+
+            text, method = html2txt(html), "html2txt"
+        if not (text and text.strip()):
+            return {"rejection": ("no_main_text", 0.0, "trafilatura and the fallback found no text")}
+        from trafilatura.utils import normalize_unicode
+
+        # NFC, as trafilatura.extract's last step (core.determine_returnstring)
+        return {"text": normalize_unicode(text), "title": title, "page_date": page_date, "method": method}
+
+    def main_text(self, tree, url: str | None) -> str | None:
+        """trafilatura's bare_extraction (core.py, 1.11.0) for text only, on our tree, with one change: the
+        comparison with readability and jusText is skipped when trafilatura's own extraction already has
+        `compare_below` characters or more.
+
+        trafilatura itself skips that comparison above 10 x MIN_EXTRACTED_SIZE = 2,500 characters in recall mode
+        (external.py, compare_extraction). Measured here on the trafilatura-eval pages (balanced mode): 20.0 instead
+        of 25.2 CPU ms per page, F1 0.9162 instead of 0.9167 (2 of 2,951 `with` snippets lost, 1 more `without`
+        found). With a huge `compare_below` the output is identical to trafilatura's bare_extraction on all 990
+        pages. Written out here rather than calling bare_extraction, which has no such switch.
+        """
+        from copy import copy, deepcopy
+
+        from trafilatura.baseline import baseline
+        from trafilatura.external import compare_extraction
+        from trafilatura.htmlprocessing import convert_tags, prune_unwanted_nodes, tree_cleaning
+        from trafilatura.main_extractor import extract_content
+        from trafilatura.xml import xmltotxt
+        from trafilatura.xpaths import REMOVE_COMMENTS_XPATH
+
+        options = self.options()
+        tree_backup = copy(tree)
+        cleaned = tree_cleaning(tree, options)
+        cleaned_backup = copy(cleaned)
+        cleaned = convert_tags(cleaned, options, url)
+        if options.focus == "precision":
+            cleaned = prune_unwanted_nodes(cleaned, REMOVE_COMMENTS_XPATH)
+        body, text, length = extract_content(cleaned, options)
+        if length < self.compare_below:
+            body, text, length = compare_extraction(cleaned_backup, deepcopy(tree_backup), body, text, length, options)
+        if length < options.min_extracted_size:  # trafilatura's own rescue: its baseline on the original tree
+            body, text, length = baseline(deepcopy(tree_backup))
+        if length < options.min_output_size:
+            return None
+        return xmltotxt(body, False)
+
+    def metadata(self, tree, url: str | None) -> tuple[str | None, str | None]:
+        """Title and publication date, as trafilatura's extract_metadata finds them, without its other fields."""
+        from trafilatura.metadata import examine_meta, extract_title
+
+        title = examine_meta(tree).title or extract_title(tree)
+        page_date = None
+        if self.find_date:
+            from htmldate import find_date
+
+            # extensive_search=False: dates from the URL, <meta>, JSON-LD, <abbr>, <time> and a few markup
+            # patterns, not the text-wide regex scan (htmldate's fast mode, which trafilatura uses with `fast`).
+            page_date = find_date(tree, extensive_search=False, original_date=True, url=url)
+        return title or None, page_date
+
+
+class Extract(CurateStep):
+    """HTML to main text (trafilatura), with `title`, `page_date`, `extract_method` and `html_chars` columns.
+
+    Args:
+        mode: "precision", "balanced" (trafilatura's default) or "recall".
+        timeout: seconds one page may take in the worker process before it is killed (then `extract_timeout`).
+        max_html_chars: larger pages are rejected `html_too_large` before any parsing.
+        fallback: run html2txt when trafilatura returns nothing (else such pages are `no_main_text` at once).
+        find_date: look for the page's publication date (htmldate, fast mode).
+        include_tables: keep text inside <table> (trafilatura's default).
+        compare_below: compare trafilatura's text with readability/jusText only when it is shorter than this
+            (characters); a huge value gives trafilatura's own behaviour.
+    """
+
+    name = "extract"
+
+    def __init__(self, mode: str = "balanced", timeout: float = 5.0, max_html_chars: int = 5_000_000,
+                 fallback: bool = True, find_date: bool = True, include_tables: bool = True,
+                 compare_below: int = 2500):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"extract: unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+        if timeout <= 0:
+            raise ValueError(f"extract: timeout must be > 0 seconds, got {timeout}")
+        self.mode = mode
+        # datatrove's extractors default to 1 s (datatrove/pipeline/extractors/base.py); 5 s as pipelines/web.yaml
+        # gives datatrove's extractor: on a loaded machine wall time ran up to 7x CPU time here, and a page
+        # rejected for the machine's load rather than its content would make runs differ.
+        self.timeout = timeout
+        # 3x the largest page of trafilatura's evaluation set (1.6 MB, nymag.com.polarization.html); a 4 MB page
+        # already costs 6.6 CPU s here.
+        self.max_html_chars = max_html_chars
+        # trafilatura's recall-mode bypass, 10 x MIN_EXTRACTED_SIZE (settings.cfg), in every mode; see main_text
+        self.extractor = PageExtractor(mode, include_tables, fallback, find_date, compare_below)
+
+    def columns(self) -> dict[str, pa.DataType]:
+        return {"title": pa.string(), "page_date": pa.string(), "extract_method": pa.string(),
+                "html_chars": pa.int64()}
+
+    def guard(self, doc: Document) -> Rejection | None:
+        """Cheap checks before a page reaches the worker; decodes bytes input."""
+        if isinstance(doc.text, bytes):
+            from curate.io.decoding import UndecodableError, decode_bytes, looks_binary
+
+            if looks_binary(doc.text):
+                return Rejection("binary_content", 1.0, "binary payload (magic bytes or NUL)")
+            try:
+                doc.text, _, _ = decode_bytes(doc.text, doc.metadata.get("charset"), html=True)
+            except UndecodableError as error:
+                return Rejection("binary_content", 1.0, str(error))
+        doc.metadata["html_chars"] = len(doc.text)
+        if len(doc.text) > self.max_html_chars:
+            return Rejection("html_too_large", float(len(doc.text)), f"over max_html_chars={self.max_html_chars}")
+        share = junk_share(doc.text)
+        if share > MAX_JUNK_SHARE:
+            return Rejection("binary_content", share, "share of control characters / U+FFFD in the first 64 KiB")
+        return None
+
+    def apply(self, doc: Document, result) -> Document | Rejection:
+        if isinstance(result, Exception):
+            return Rejection("extract_error", None, f"{type(result).__name__}: {result}"[:500])
+        if "rejection" in result:
+            return Rejection(*result["rejection"])
+        doc.text = result["text"]
+        doc.metadata["extract_method"] = result["method"]
+        for key in ("title", "page_date"):
+            if result[key]:
+                doc.metadata[key] = result[key]
+        return doc
+
+    def extract_text(self, html: str) -> str | None:
+        """The main text of one page, in this process (no time limit): for evaluation."""
+        doc = Document(text=html, id="page")
+        if self.guard(doc) is not None:
+            return None
+        result = self.apply(doc, self.extractor(doc.text))
+        return None if isinstance(result, Rejection) else result.text
+
+    def process(self, doc: Document) -> Document | Rejection:
+        """One page without the sandbox (no time limit); `run` is what pipelines use."""
+        return self.guard(doc) or self.apply(doc, self.extractor(doc.text, doc.metadata.get("url")))
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        # datatrove's ExtractorSandbox fits as is: one forked worker per task, restarted only after a timeout or a
+        # crash, pages sent over a pipe; our PageExtractor returns errors as values, so they cost no restart.
+        from datatrove.pipeline.extractors.base import ExtractorSandbox
+
+        self.extractor.warm_up()  # before the fork: a restarted worker starts warm too
+        with ExtractorSandbox(timeout=self.timeout, warmup_text=("", None)) as sandbox:
+            yield from self.process_stream(data, lambda doc: self.guard(doc) or self.sandboxed(sandbox, doc))
+
+    def sandboxed(self, sandbox, doc: Document) -> Document | Rejection:
+        try:
+            result = sandbox.process_document((doc.text, doc.metadata.get("url")), self.extractor)
+        except TimeoutError:
+            self.stat_update("worker_restarts")
+            return Rejection("extract_timeout", self.timeout, f"no result within {self.timeout} s; worker restarted")
+        except EOFError as error:  # the worker died (out of memory, a crash in lxml)
+            self.stat_update("worker_restarts")
+            return Rejection("extract_worker_died", None, str(error))
+        except Exception as error:  # noqa: BLE001 - an exception returned by PageExtractor
+            return Rejection("extract_error", None, f"{type(error).__name__}: {error}"[:500])
+        return self.apply(doc, result)
