@@ -1,0 +1,136 @@
+"""Gopher's quality and repetition rules (Rae et al. 2021, "Scaling Language Models", App. A, Table A1), measured
+as datatrove measures them (datatrove/pipeline/filters/gopher_quality_filter.py, gopher_repetition_filter.py),
+on words shared with the other rule sets.
+
+Rewritten here rather than calling datatrove's filters because those only decide (they return at the first
+failing rule and keep no value), and each splits the text into words again; the n-gram counting is also faster
+(one C-level pass with Counter over word tuples instead of a Python loop of string joins). The values are the
+same as datatrove's: tests/stages/test_quality.py checks it on real pages.
+"""
+
+import re
+from collections import Counter
+
+import pyarrow as pa
+from datatrove.utils.text import PUNCTUATION_SET
+
+TOP_NGRAM_SIZES = (2, 3, 4)  # Table A1: "top 2-gram / 3-gram / 4-gram character fraction"
+DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)  # Table A1: "duplicate 5-gram ... 10-gram character fraction"
+
+# (column, "max" or "min", the QualityRules parameter holding its threshold), in the order the rules are decided:
+# datatrove's order (repetition before quality, as in the issue's chain), each within its filter's own order.
+REPETITION_RULES = [
+    ("gopher_dup_para_frac", "max", "gopher_max_dup_para_frac"),
+    ("gopher_dup_para_char_frac", "max", "gopher_max_dup_para_char_frac"),
+    ("gopher_dup_line_frac", "max", "gopher_max_dup_line_frac"),
+    ("gopher_dup_line_char_frac", "max", "gopher_max_dup_line_char_frac"),
+    *[(f"gopher_top_{n}_gram_char_frac", "max", f"gopher_max_top_{n}_gram_char_frac") for n in TOP_NGRAM_SIZES],
+    *[(f"gopher_dup_{n}_gram_char_frac", "max", f"gopher_max_dup_{n}_gram_char_frac") for n in DUP_NGRAM_SIZES],
+]
+QUALITY_RULES = [
+    ("gopher_word_count", "min", "gopher_min_words"),
+    ("gopher_word_count", "max", "gopher_max_words"),
+    ("gopher_mean_word_length", "min", "gopher_min_mean_word_length"),
+    ("gopher_mean_word_length", "max", "gopher_max_mean_word_length"),
+    ("gopher_hash_word_ratio", "max", "gopher_max_symbol_word_ratio"),
+    ("gopher_ellipsis_word_ratio", "max", "gopher_max_symbol_word_ratio"),
+    ("gopher_bullet_lines_ratio", "max", "gopher_max_bullet_lines_ratio"),
+    ("gopher_ellipsis_lines_ratio", "max", "gopher_max_ellipsis_lines_ratio"),
+    ("gopher_alpha_words_ratio", "min", "gopher_min_alpha_words_ratio"),
+    ("gopher_stop_words", "min", "gopher_min_stop_words"),
+]
+RULES = REPETITION_RULES + QUALITY_RULES
+# measured without words: these stay when a language has no word tokenizer
+LINE_COLUMNS = {"gopher_dup_para_frac", "gopher_dup_para_char_frac", "gopher_dup_line_frac",
+                "gopher_dup_line_char_frac", "gopher_bullet_lines_ratio", "gopher_ellipsis_lines_ratio"}
+COLUMNS: dict[str, pa.DataType] = {column: pa.float64() for column, _, _ in RULES}
+COLUMNS["gopher_word_count"] = pa.int64()
+COLUMNS["gopher_stop_words"] = pa.int64()
+
+_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+_LINE_BREAKS = re.compile("\n+")
+
+
+def find_duplicates(items: list[str]) -> tuple[int, int]:
+    """(duplicate items, their characters): every occurrence after the first counts, as datatrove's
+    find_duplicates."""
+    seen: set[str] = set()
+    elements = chars = 0
+    for item in items:
+        if item in seen:
+            elements += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return elements, chars
+
+
+def _ngrams(words: list[str], n: int):
+    return zip(*(words[i:] for i in range(n)))
+
+
+def top_ngram_chars(words: list[str], n: int) -> int:
+    """Characters covered by the most frequent n-gram: len(" ".join(ngram)) * count (datatrove's
+    find_top_duplicate). Counter keeps first-seen order among ties, as datatrove's Counter of joined strings."""
+    gram, count = Counter(_ngrams(words, n)).most_common(1)[0]
+    return (sum(map(len, gram)) + n - 1) * count
+
+
+def dup_ngram_chars(words: list[str], n: int) -> int:
+    """Characters in repeated n-grams, skipping the n words of a repeat (datatrove's find_all_duplicate, which
+    joins an n-gram's words with no separator: kept, so the values stay equal)."""
+    grams = list(map("".join, _ngrams(words, n)))
+    if len(set(grams)) == len(grams):  # no repeat at all, the common case: no Python loop
+        return 0
+    seen: set[str] = set()
+    repeated = idx = 0
+    while idx < len(grams):
+        gram = grams[idx]
+        if gram in seen:
+            repeated += len(gram)
+            idx += n
+        else:
+            seen.add(gram)
+            idx += 1
+    return repeated
+
+
+def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | None) -> dict:
+    """Every Gopher value of `text` (non-empty). Word values are None when `words` is None (no tokenizer);
+    gopher_stop_words is None when the language has no stop-list."""
+    values: dict = {}
+    paragraphs = _PARAGRAPH_BREAK.split(text.strip())
+    dup_paragraphs, dup_paragraph_chars = find_duplicates(paragraphs)
+    values["gopher_dup_para_frac"] = dup_paragraphs / len(paragraphs)
+    values["gopher_dup_para_char_frac"] = dup_paragraph_chars / len(text)
+    lines = _LINE_BREAKS.split(text)
+    dup_lines, dup_line_chars = find_duplicates(lines)
+    values["gopher_dup_line_frac"] = dup_lines / len(lines)
+    values["gopher_dup_line_char_frac"] = dup_line_chars / len(text)
+
+    split_lines = text.splitlines() or [""]
+    stripped = [(line.lstrip(), line.rstrip()) for line in split_lines]
+    values["gopher_bullet_lines_ratio"] = sum(left.startswith(("•", "-")) for left, _ in stripped) / len(stripped)
+    values["gopher_ellipsis_lines_ratio"] = sum(right.endswith(("...", "…")) for _, right in stripped) / len(stripped)
+    if words is None:
+        for column in COLUMNS:
+            values.setdefault(column, None)
+        return values
+
+    for n in TOP_NGRAM_SIZES:  # no n-gram at all: datatrove skips the rule
+        values[f"gopher_top_{n}_gram_char_frac"] = top_ngram_chars(words, n) / len(text) if len(words) >= n else 0.0
+    for n in DUP_NGRAM_SIZES:
+        values[f"gopher_dup_{n}_gram_char_frac"] = dup_ngram_chars(words, n) / len(text)
+
+    n_words = len(words)
+    non_symbol = [w for w in words if not PUNCTUATION_SET.issuperset(w)]
+    values["gopher_word_count"] = len(non_symbol)
+    # no words: datatrove divides by zero; here the ratios are null and the word-count rule decides
+    values["gopher_mean_word_length"] = sum(map(len, non_symbol)) / len(non_symbol) if non_symbol else None
+    values["gopher_hash_word_ratio"] = text.count("#") / n_words if n_words else None
+    values["gopher_ellipsis_word_ratio"] = (text.count("...") + text.count("…")) / n_words if n_words else None
+    values["gopher_alpha_words_ratio"] = (sum(any(c.isalpha() for c in w) for w in words) / n_words
+                                          if n_words else None)
+    # datatrove: len(stop_words & set(words)) — distinct stop words, case-sensitive as in its code
+    values["gopher_stop_words"] = len(stop_words.intersection(words)) if stop_words is not None else None
+    return values
