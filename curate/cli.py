@@ -41,6 +41,9 @@ def cli():
     curate stats out/web                   documents, bytes, column distributions, the funnel
     curate head out/web --rejected         read documents, kept or rejected
     curate validate pipelines/web.yaml     check a pipeline without running it
+    curate eval extraction|langid ...      measure a stage on labelled data, beside published numbers
+    curate quality-model train ...         train the fastText quality classifier the quality_model stage uses
+    curate train out/text --config ...     train the GPT on curated shards (also sample, evaluate, ...)
     """
 
 
@@ -122,14 +125,19 @@ def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_js
 
 def _print_funnel(manifest: dict) -> None:
     table = Table(title="funnel", title_justify="left")
-    for column in ("step", "docs in", "docs out", "rejected", "MB in", "MB out", "reasons"):
-        table.add_column(column, justify="left" if column in ("step", "reasons") else "right")
+    for column in ("step", "docs in", "docs out", "rejected", "MB in", "MB out", "seconds"):
+        table.add_column(column, justify="left" if column == "step" else "right", no_wrap=True)
     for entry in manifest["funnel"]:
         rejected = sum(r["docs"] for r in entry["rejected"].values())
-        reasons = ", ".join(f"{reason} {r['docs']}" for reason, r in list(entry["rejected"].items())[:6])
         table.add_row(entry["step"], f"{entry['docs_in']:,}", f"{entry['docs_out']:,}", f"{rejected:,}",
-                      f"{entry['bytes_in'] / 1e6:.2f}", f"{entry['bytes_out'] / 1e6:.2f}", reasons)
+                      f"{entry['bytes_in'] / 1e6:.2f}", f"{entry['bytes_out'] / 1e6:.2f}",
+                      f"{entry.get('seconds', 0):.1f}")
     out.print(table)
+    # reasons below the table, one line per step: a column of them wraps into an unreadable sliver
+    for entry in manifest["funnel"]:
+        if entry["rejected"]:
+            reasons = ", ".join(f"{reason} {r['docs']:,}" for reason, r in entry["rejected"].items())
+            out.print(f"[bold]{entry['step']}[/bold] rejected: {reasons}", highlight=False)
     c = manifest["conservation"]
     mark = "ok" if c["ok"] else "MISMATCH"
     out.print(f"read {c['read']:,} = kept {c['kept']:,} + rejected {c['rejected']:,}: {mark}")
@@ -208,6 +216,46 @@ def head(output, n, rejected, reason, chars, as_json):
         out.print(text[:chars], markup=False, highlight=False)
         if len(text) > chars:
             out.print(f"[dim]... ({len(text):,} chars)[/dim]")
+
+
+@cli.group("eval")
+def eval_group():
+    """Measure a stage's own quality on labelled data, beside published numbers (writes a JSON report)."""
+
+
+# `curate eval NAME` -> "module:command"; modules keep heavy imports inside the command.
+EVAL_COMMANDS = {
+    "extraction": "curate.evaluation.extraction:command",
+    "langid": "curate.evaluation.langid:command",
+}
+
+# other command groups that live beside the stage they serve
+STAGE_COMMANDS = {
+    "quality-model": "curate.stages.quality_model_training:command",
+}
+
+
+def _import_command(target: str) -> click.Command:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _add_stage_commands() -> None:
+    for name, target in EVAL_COMMANDS.items():
+        try:
+            eval_group.add_command(_import_command(target), name)
+        except ImportError:  # not landed yet, or an optional extra missing
+            continue
+    for name, target in STAGE_COMMANDS.items():
+        try:
+            cli.add_command(_import_command(target), name)
+        except ImportError:
+            continue
+
+
+_add_stage_commands()
 
 
 def _add_trainer_commands() -> None:

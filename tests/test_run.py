@@ -87,11 +87,18 @@ def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):
     result = curate_cli("run", "pipelines/web.yaml", "--output", out, "--json")
     manifest = json.loads(result.stdout)
     assert manifest["conservation"]["ok"] and manifest["inputs"][0]["bytes"] > 0
-    assert [step["step"] for step in manifest["funnel"]] == ["warc", "Trafilatura", "GopherRepetitionFilter", "writer"]
+    funnel = {step["step"]: step for step in manifest["funnel"]}
+    assert list(funnel) == ["warc", "extract", "clean", "langid", "quality", "harmful", "writer"]
     assert manifest["versions"]["datatrove"] and manifest["config"]["input"]["format"] == "warc"
+    # each stage takes what the one before let through; extraction and the quality rules reject with reasons
+    steps = manifest["funnel"]
+    assert all(later["docs_in"] == earlier["docs_out"] for earlier, later in zip(steps[:-2], steps[1:-1]))
+    assert funnel["extract"]["rejected"] and funnel["quality"]["rejected"]
+    assert all(reason.startswith(("gopher_", "c4_", "fineweb_")) for reason in funnel["quality"]["rejected"])
     stats = json.loads(curate_cli("stats", out, "--json").stdout)
     assert stats["kinds"]["data"]["docs"] == manifest["conservation"]["kept"]
-    reason = next(iter(manifest["funnel"][2]["rejected"]))
+    assert {"title", "lang", "lang_score", "gopher_stop_words", "badword_ratio"} <= set(stats["kinds"]["data"]["columns"])
+    reason = next(iter(funnel["quality"]["rejected"]))
     head = [json.loads(line) for line in curate_cli("head", out, "--reason", reason, "--json").stdout.splitlines()]
     assert head and all(row["reason"] == reason for row in head)
     again = curate_cli("run", "pipelines/web.yaml", "--output", out)

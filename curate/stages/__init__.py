@@ -8,8 +8,15 @@ drops is lost.
 
 import importlib
 
-# name in the YAML -> "module:ClassName". Stages register here as they land.
-STAGES: dict[str, str] = {}
+# name in the YAML -> "module:ClassName". One stage, one file.
+STAGES: dict[str, str] = {
+    "extract": "curate.stages.extract:Extract",
+    "clean": "curate.stages.clean:Clean",
+    "langid": "curate.stages.langid:LanguageId",
+    "quality": "curate.stages.quality:QualityRules",
+    "harmful": "curate.stages.harmful:HarmfulContent",
+    "quality_model": "curate.stages.quality_model:QualityModel",
+}
 
 
 def stage_names() -> list[str]:
