@@ -56,3 +56,8 @@ def curate_cli(*args, cwd=REPO, timeout=600, check=True) -> subprocess.Completed
     if check and result.returncode != 0:
         raise AssertionError(f"curate {' '.join(map(str, args))} exited {result.returncode}\n{result.stderr[-3000:]}")
     return result
+
+
+def funnel_counts(manifest: dict) -> list[dict]:
+    """The funnel without its timings: what two runs of the same input must agree on."""
+    return [{k: v for k, v in step.items() if k != "seconds"} for step in manifest["funnel"]]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pipeline_helpers import REPO, assert_conserved, curate_cli, read_rows, run_pipeline, shared
+from pipeline_helpers import REPO, assert_conserved, curate_cli, funnel_counts, read_rows, run_pipeline, shared
 
 WEB_STAGES = [{"datatrove.pipeline.extractors.Trafilatura": {"favour_precision": True, "timeout": 5.0}},
               {"datatrove.pipeline.filters.GopherRepetitionFilter": {}}]
@@ -25,7 +25,7 @@ def test_same_kept_documents_with_1_and_2_workers(tmp_path):
     one = run_pipeline(config, tmp_path / "w1", workers=1)
     two = run_pipeline(config, tmp_path / "w2", workers=2)
     assert _kept(tmp_path / "w1") == _kept(tmp_path / "w2") and len(_kept(tmp_path / "w1")) > 100
-    assert one.manifest["funnel"] == two.manifest["funnel"]
+    assert funnel_counts(one.manifest) == funnel_counts(two.manifest)
     # and with a different task count the kept set is the same too (stages here look at one document at a time)
     run_pipeline(config, tmp_path / "t2", workers=2, tasks=2)
     assert _kept(tmp_path / "t2") == _kept(tmp_path / "w1")
@@ -57,7 +57,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, page_warcs):
     assert_conserved(manifest, tmp_path / "killed")
     curate_cli("run", pipeline, "--output", tmp_path / "clean", "--force")
     clean = json.loads((tmp_path / "clean" / "manifest.json").read_text())
-    assert manifest["funnel"] == clean["funnel"] and manifest["funnel"][0]["docs_in"] > 1000
+    assert funnel_counts(manifest) == funnel_counts(clean) and manifest["funnel"][0]["docs_in"] > 1000
     assert _kept(tmp_path / "killed") == _kept(tmp_path / "clean")
     assert sorted(r["id"] for r in read_rows(tmp_path / "killed", "rejected")) == sorted(
         r["id"] for r in read_rows(tmp_path / "clean", "rejected"))
