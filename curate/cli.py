@@ -227,6 +227,7 @@ def eval_group():
 EVAL_COMMANDS = {
     "extraction": "curate.evaluation.extraction:command",
     "langid": "curate.evaluation.langid:command",
+    "dedup": "curate.evaluation.dedup:command",
 }
 
 # other command groups that live beside the stage they serve

@@ -1,0 +1,49 @@
+"""Normalised-text hashing for exact_dedup: documents whose normalised texts hash equal are exact duplicates.
+
+Options (each on by default except strip_punctuation): lowercase, collapse whitespace (runs -> one space, stripped),
+strip punctuation (datatrove's punctuation set, as curate.dedup.shingles). 64-bit xxh3 is the default: with n
+documents the chance of any false collision is ~n^2 / 2^65 (0.03% at 10^8 documents, 2.7% at 10^9), so use 128 bits
+beyond ~10^8 documents. xxhash is already a datatrove dependency.
+"""
+
+from __future__ import annotations
+
+import re
+
+from curate.dedup.shingles import _punctuation
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_for_exact(text: str, lowercase: bool = True, collapse_whitespace: bool = True,
+                        strip_punctuation: bool = False) -> str:
+    if lowercase:
+        text = text.lower()
+    if strip_punctuation:
+        text = _punctuation().sub(" " if collapse_whitespace else "", text)
+    if collapse_whitespace:
+        text = _SPACES.sub(" ", text).strip()
+    return text
+
+
+def text_hash(text: str, bits: int = 64, lowercase: bool = True, collapse_whitespace: bool = True,
+              strip_punctuation: bool = False) -> int:
+    """xxh3 hash (64 or 128 bits, as an int) of the normalised text."""
+    import xxhash
+
+    data = normalize_for_exact(text, lowercase, collapse_whitespace, strip_punctuation).encode("utf-8", "surrogatepass")
+    if bits == 64:
+        return xxhash.xxh3_64_intdigest(data)
+    if bits == 128:
+        return xxhash.xxh3_128_intdigest(data)
+    raise ValueError(f"hash bits must be 64 or 128, got {bits}")
+
+
+def url_hash(url: str, bits: int = 64) -> int:
+    """Hash of a URL for URL dedup: scheme and a trailing slash dropped, host lowercased."""
+    import xxhash
+
+    url = re.sub(r"^[a-z]+://", "", url.strip(), flags=re.I).rstrip("/")
+    host, _, rest = url.partition("/")
+    data = (host.lower() + ("/" + rest if rest else "")).encode("utf-8", "surrogatepass")
+    return xxhash.xxh3_64_intdigest(data) if bits == 64 else xxhash.xxh3_128_intdigest(data)
