@@ -224,7 +224,8 @@ def train(
                 state["cuda_rng"] = torch.cuda.get_rng_state()
             save_checkpoint(out_dir, raw_model, cfg, tokenizer, state)
 
-    bar = tqdm(total=cfg.max_iters, initial=step, file=sys.stderr, disable=not (cfg.progress and rt.master),
+    # a time-budget run does not know its step count in advance: count steps without a total
+    bar = tqdm(total=None if cfg.max_seconds > 0 else cfg.max_iters, initial=step, file=sys.stderr, disable=not (cfg.progress and rt.master),
                dynamic_ncols=True, desc="train")  # fmt: skip
     train_time = 0.0  # seconds spent in training steps, evaluation excluded (for tokens/s)
     steps_timed = 0
