@@ -147,12 +147,13 @@ def _print_funnel(manifest: dict) -> None:
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 def validate(pipeline_file, sets):
-    """Check PIPELINE_FILE: keys, types, stage names and parameters, input paths. Runs nothing."""
+    """Check PIPELINE_FILE: keys, types, stage names and parameters, input paths, files stages need. Runs nothing."""
     from curate.config import ConfigError
 
     pipeline = _load(pipeline_file, (), sets)
     try:
         fmt, files = pipeline.resolve_inputs()
+        pipeline.make_stages()  # each stage checks its own values (a model file that is not there, ...)
     except ConfigError as error:
         raise ConfigExit(str(error)) from None
     stages = ", ".join(s.name for s in pipeline.config.stages) or "no stages"

@@ -51,6 +51,13 @@ def test_validate_accepts_the_shipped_pipelines():
         assert "ok" in result.stdout
 
 
+def test_validate_checks_what_a_stage_needs_without_running_it(tmp_path):
+    # parameters that type-check but that the stage itself refuses: a model file that is not there
+    path = _write(tmp_path, GOOD.replace("stages:", "stages:\n  - quality_model: {model: no/such/model.bin}", 1))
+    result = curate_cli("validate", path, check=False)
+    assert result.returncode == 2 and "no/such/model.bin" in result.stderr, result.stderr
+
+
 def test_invalid_yaml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("input: [unclosed\n")
