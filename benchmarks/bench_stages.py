@@ -10,7 +10,8 @@ Prints JSON:
 
 Runs alternate (ours, datatrove; 1 worker, 2 workers) so machine noise hits both alike; figures are medians.
 
-    python benchmarks/bench_stages.py [--repeats 3] [--pipeline pipelines/web.yaml]
+    python benchmarks/bench_stages.py [--repeats 3] [--pipeline pipelines/web.yaml] [--workers 1 2]
+                                      [--records-per-file 210]
 """
 
 import argparse
@@ -81,6 +82,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pipeline", default=str(REPO / "pipelines" / "web.yaml"))
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--records-per-file", type=int, default=210, help="pages per WARC file (5 files by default)")
     args = parser.parse_args()
     from loguru import logger
 
@@ -90,7 +92,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         warcs = tmp / "warcs"
-        pack_html_to_warc(pages, warcs, records_per_file=210, root=PAGES)
+        pack_html_to_warc(pages, warcs, records_per_file=args.records_per_file, root=PAGES)
         times = {(who, w): [] for who in ("curate", "datatrove") for w in args.workers}
         manifests, datatrove_counts = {}, {}
         for _ in range(args.repeats):
@@ -103,6 +105,7 @@ def main():
         funnel = manifest["funnel"]
         result = {
             "pages": len(pages),
+            "warc_files": len(list(warcs.glob("*.warc.gz"))),
             "repeats": args.repeats,
             "curate_accounting": {**manifest["conservation"],
                                   "rejected_by_reason": {f"{e['step']}/{r}": v["docs"] for e in funnel

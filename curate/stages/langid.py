@@ -11,6 +11,8 @@ fastText and lingua. `refine: false` gives plain fastText lid.176, as datatrove'
 The whole document is one prediction, with newlines turned into spaces (fastText reads one line at a time).
 """
 
+from functools import lru_cache
+
 import pyarrow as pa
 from datatrove.data import Document
 
@@ -61,9 +63,7 @@ class LanguageId(CurateStep):
     @property
     def detector(self):
         if self._detector is None:  # loaded in the worker, on first use (fastText models do not pickle)
-            from curate.stages.langid_model import LanguageDetector
-
-            self._detector = LanguageDetector(refine=self.refine, confident=self.confident, lost=self.lost)
+            self._detector = shared_detector(self.refine, self.confident, self.lost)
         return self._detector
 
     def process(self, doc: Document) -> Document | Rejection:
@@ -80,3 +80,12 @@ class LanguageId(CurateStep):
         if score < self.min_score:
             return Rejection("low_language_score", score, detail=lang)
         return doc
+
+
+@lru_cache(maxsize=None)
+def shared_detector(refine: bool, confident: float, lost: float):
+    """One detector per worker process and settings, not one per task: datatrove hands every task a fresh copy of
+    the stage, and loading lid.176 and lingua's models costs seconds (2.8 s, then 1.5 s per new language family)."""
+    from curate.stages.langid_model import LanguageDetector
+
+    return LanguageDetector(refine=refine, confident=confident, lost=lost)
