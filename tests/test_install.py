@@ -1,7 +1,8 @@
 """The install leaves the full fastText (not the predict-only module of the same name) importable.
 
 Checked in a fresh interpreter: that is what "after a fresh install" means, and inside the long test process
-other libraries loaded earlier (torch sets the CPU's floating-point flags) have made fastText's training report NaN.
+fastText's training has reported NaN: fastText 0.9.2 initialises only part of its word-vector table per thread, and
+leaves the rest as whatever memory it gets, which in a long-lived process is stale (see quality_model_training.py).
 """
 
 import subprocess
