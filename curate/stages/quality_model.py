@@ -11,6 +11,7 @@ same labels and the same text preparation, so it can be used here unchanged).
 """
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -58,13 +59,22 @@ def check_model_file(path: str) -> Path:
 
 
 def load_fasttext_model(path: Path):
-    """Load with whichever `fasttext` module is installed (the full one or the predict-only fasttext-predict)."""
+    """Load with whichever `fasttext` module is installed (the full one or the predict-only fasttext-predict).
+
+    Once per process and file version: datatrove gives every task a fresh copy of the stage, and a DCLM-sized
+    model takes seconds to load."""
+    stat = Path(path).stat()
+    return _load_fasttext_model(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _load_fasttext_model(path: str, mtime_ns: int, size: int):
     import fasttext
 
     try:
-        return fasttext.load_model(str(path))
+        return fasttext.load_model(path)
     except Exception as error:  # a truncated or foreign file: fastText raises ValueError / RuntimeError
-        raise ValueError(f"quality_model.model: cannot load {str(path)!r}: {error}") from None
+        raise ValueError(f"quality_model.model: cannot load {path!r}: {error}") from None
 
 
 def positive_probabilities(model, texts: list[str], positive_label: str) -> list[float]:

@@ -34,7 +34,7 @@ COMPRESSION_SUFFIXES = ("", ".gz", ".zst")
 
 
 class TrainingDataError(ValueError):
-    pass
+    """A --positive/--negative input that is missing, unreadable or holds no text."""
 
 
 # ---- reading documents ------------------------------------------------------------------------------------------
