@@ -96,16 +96,17 @@ def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_js
         task = bar.add_task("starting", total=None)
 
         def on_progress(p):
-            bar.update(task, description=f"tasks {p.tasks_done}/{p.tasks}  kept {p.kept:,}  rejected {p.rejected:,}")
+            phase = f"phase {p.phase_number}/{p.phases} {p.phase}  " if p.phase else ""
+            bar.update(task, description=f"{phase}tasks {p.tasks_done}/{p.tasks}  kept {p.kept:,}  rejected {p.rejected:,}")
 
         try:
             result = pipeline.run(output=output, workers=workers, tasks=tasks, limit=limit, force=force,
                                   verbose=verbose, on_progress=on_progress)
         except ConfigError as error:
             raise ConfigExit(str(error)) from None
-        except Exception as error:  # a task failed: datatrove logged its traceback in OUT/logs/logs/
+        except Exception as error:  # a task failed: datatrove logged its traceback in OUT/logs/<phase>/logs/
             err.print(f"[red]run failed:[/red] {type(error).__name__}: {error}")
-            err.print(f"task logs: {output or pipeline.config.output.path}/logs/logs/")
+            err.print(f"task logs: {output or pipeline.config.output.path}/logs/<phase>/logs/")
             sys.exit(1)
     if result.submitted_only:
         err.print(f"submitted {result.tasks} tasks; re-run the same command when they finish to write the manifest")
@@ -117,9 +118,11 @@ def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_js
         click.echo(json.dumps(result.manifest, indent=2, ensure_ascii=False))
     else:
         _print_funnel(result.manifest)
-        out.print(f"output: {result.output}  (manifest.json, data/, rejected/)")
+        kinds = ", ".join(f"{kind}/" for kind in result.manifest["output"])
+        out.print(f"output: {result.output}  (manifest.json, {kinds})")
     if not result.ok:
-        err.print("[red]conservation check failed:[/red] documents read != kept + rejected; see manifest.json")
+        err.print("[red]conservation check failed:[/red] documents read (+ created) != kept + rejected; "
+                  "see manifest.json")
         sys.exit(1)
 
 
@@ -140,7 +143,8 @@ def _print_funnel(manifest: dict) -> None:
             out.print(f"[bold]{entry['step']}[/bold] rejected: {reasons}", highlight=False)
     c = manifest["conservation"]
     mark = "ok" if c["ok"] else "MISMATCH"
-    out.print(f"read {c['read']:,} = kept {c['kept']:,} + rejected {c['rejected']:,}: {mark}")
+    created = f" + created {c['created']:,}" if c.get("created") else ""
+    out.print(f"read {c['read']:,}{created} = kept {c['kept']:,} + rejected {c['rejected']:,}: {mark}")
 
 
 @cli.command()

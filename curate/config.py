@@ -78,6 +78,9 @@ class ExecutorConfig(_Strict):
     tasks: int | None = Field(None, gt=0, description="how many parts the input is split into (default: min(files, 16))")
     workers: int = Field(1, gt=0, description="how many tasks run at once")
     options: dict[str, Any] = Field(default_factory=dict, description="passed to datatrove's Ray/Slurm executor")
+    work_dir: str | None = Field(None, description="folder for dedup/decontamination files and documents handed "
+                                 "between phases; every worker must reach it (default OUT/.work)")
+    keep_work: bool = Field(False, description="keep the work folder after a run completes (default: delete it)")
 
 
 class StageConfig(_Strict):
@@ -282,9 +285,22 @@ def _set_dotted(data: dict, dotted: str, value) -> None:
 
 
 def infer_format(paths: list[str]) -> str | None:
+    """The input format from the file names (a folder: from the names of the files in it)."""
     for path in paths:
         lowered = path.lower().rstrip("/")
         for fmt, suffixes in FORMAT_SUFFIXES.items():
             if lowered.endswith(suffixes):
                 return fmt
+    for path in paths:
+        import fsspec
+
+        try:
+            fs, root = fsspec.core.url_to_fs(path)
+            names = sorted(fs.find(root))[:1000] if fs.isdir(root) else []
+        except (OSError, ValueError):
+            continue
+        for name in names:
+            found = infer_format([name])
+            if found:
+                return found
     return None

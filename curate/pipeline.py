@@ -30,12 +30,15 @@ from curate.io.input_files import InputError, InputFile, resolve_inputs
 from curate.io.manifest import build_manifest
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
 from curate.io.schema import parse_type
-from curate.io.shard_writer import ShardWriter
+from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
 from curate.io.warc_reader import WarcReader
+from curate.phases import Phase, plan_phases, run_phases
 from curate.stages import resolve_step_class
+from curate.stages.base import GlobalStage
 from curate.stages.datatrove_step import DatatroveStep
 
 DEFAULT_MAX_TASKS = 16  # default task count: one per input file, at most this many
+WORK_DIR = ".work"  # OUT/.work: GlobalStages' files and spilled documents; deleted when a run completes
 
 
 class RunConflict(ConfigError):
@@ -63,6 +66,9 @@ class Progress:
     rejected: int = 0
     tasks_done: int = 0
     tasks: int = 0
+    phase: str = ""  # the phase running, when the run has more than one (dedup, decontamination)
+    phase_number: int = 1
+    phases: int = 1
 
 
 class Pipeline:
@@ -109,7 +115,8 @@ class Pipeline:
             steps.append(step)
         return steps
 
-    def build(self, files: list[InputFile], fmt: str, output: str, limit: int = -1) -> list[PipelineStep]:
+    def build(self, files: list[InputFile], fmt: str, output: str, tasks: int, limit: int = -1) -> list[Phase]:
+        """The run's phases: reader -> stages -> ShardWriter, cut at each GlobalStage (curate/phases.py)."""
         reader = self.make_reader(fmt, files, limit)
         stages = self.make_stages()
         columns: dict[str, pa.DataType] = {}
@@ -122,7 +129,20 @@ class Pipeline:
         writer = ShardWriter(output, columns, max_rows_per_shard=out.max_rows_per_shard,
                              max_bytes_per_shard=out.max_bytes_per_shard,
                              compression=None if out.compression == "none" else out.compression)
-        return [reader, *stages, writer]
+        return plan_phases(reader, stages, writer, tasks, self.work_dir(output, stages), columns)
+
+    def work_dir(self, output: str, stages: list[PipelineStep]) -> str:
+        """Where GlobalStages keep their files and the spilled documents: executor.work_dir, else OUT/.work.
+        The dedup phases read and write these files directly, so they must be on a filesystem every worker sees."""
+        configured = self.config.executor.work_dir
+        if configured:
+            return configured
+        folder = get_datafolder(output)
+        if not _is_local(folder) and any(isinstance(stage, GlobalStage) for stage in stages):
+            names = ", ".join(stage.name for stage in stages if isinstance(stage, GlobalStage))
+            raise ConfigError([f"executor.work_dir: the output {output!r} is not a local folder, and {names} need a "
+                               "work folder every worker can read and write; set executor.work_dir"])
+        return folder.resolve_paths(WORK_DIR) if _is_local(folder) else ""
 
     # ---- running --------------------------------------------------------------------------------------------
     def run(self, output: str | None = None, workers: int | None = None, tasks: int | None = None,
@@ -136,7 +156,7 @@ class Pipeline:
         limit = self.config.input.limit if limit is None else limit
         out = get_datafolder(output)
         if force:
-            for name in ("data", "rejected", "logs"):
+            for name in (*OUTPUT_KINDS, "logs", WORK_DIR):
                 if out.isdir(name):
                     out.rm(name, recursive=True)
             if out.isfile("manifest.json"):
@@ -145,39 +165,76 @@ class Pipeline:
         resolved["output"]["path"] = output
         _check_same_run(out, resolved, fmt, files, tasks, limit)
 
-        steps = self.build(files, fmt, output, limit)
-        step_names = [step.name for step in steps]
-        executor = self._executor(steps, tasks, workers, out.resolve_paths("logs"), verbose)
-        already_done = tasks - len(executor.get_incomplete_ranks())
+        phases = self.build(files, fmt, output, tasks, limit)
+        logs = get_datafolder(out.resolve_paths("logs"))
         started = _now()
+        progress = _ProgressPoller(out, phases, on_progress)
+
+        def make_executor(pipeline, tasks, logging_dir, depends):
+            return self._executor(pipeline, tasks, workers, logging_dir, verbose, depends)
+
+        with progress:
+            runs = run_phases(phases, make_executor, logs, submit_only=executor_cfg.type == "slurm",
+                              on_phase=progress.set_phase)
+        already_done = sum(run.already_done for run in runs)
+        total_tasks = sum(phase.tasks for phase in phases)
         if executor_cfg.type == "slurm":
-            executor.run()
-            return RunResult(output, {}, tasks, already_done, submitted_only=True)
-        if already_done < tasks:
-            with _ProgressPoller(out, tasks, on_progress):
-                executor.run()
+            return RunResult(output, {}, total_tasks, already_done, submitted_only=True)
         manifest = build_manifest(
             config=resolved, inputs=[{"path": f.url, "source": f.source, "bytes": f.size} for f in files],
-            step_names=step_names, output=out, started=started, finished=_now(), tasks=tasks, workers=workers,
+            phases=phases, output=out, started=started, finished=_now(), tasks=tasks, workers=workers,
             executor=executor_cfg.type, resumed_tasks=already_done)
+        stages = [step for phase in phases for step in phase.steps if hasattr(step, "summary")]
+        counters = {entry["step"]: entry.get("counters", {}) for entry in manifest["funnel"]}
+        manifest["stages"] = _stage_summaries(stages, logs, counters)
         manifest["config"]["input"]["format"] = fmt
         with out.open("manifest.json.tmp", "wt") as f:
             json.dump(manifest, f, indent=2, ensure_ascii=False)
         out.mv("manifest.json.tmp", "manifest.json")
-        return RunResult(output, manifest, tasks, already_done)
+        if not executor_cfg.keep_work and out.isdir(WORK_DIR) and _is_local(out):
+            out.rm(WORK_DIR, recursive=True)
+        return RunResult(output, manifest, total_tasks, already_done)
 
-    def _executor(self, steps, tasks: int, workers: int, logging_dir: str, verbose: bool):
+    def _executor(self, pipeline, tasks: int, workers: int, logging_dir: str, verbose: bool, depends=None):
         cfg = self.config.executor
+        workers = min(workers, tasks)
         if cfg.type == "ray":
             from datatrove.executor.ray import RayPipelineExecutor
 
-            return RayPipelineExecutor(steps, tasks=tasks, workers=workers, logging_dir=logging_dir, **cfg.options)
+            return RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
+                                       depends=depends, **cfg.options)
         if cfg.type == "slurm":
             from datatrove.executor.slurm import SlurmPipelineExecutor
 
             options = {"time": "24:00:00", "partition": "default", **cfg.options}
-            return SlurmPipelineExecutor(steps, tasks=tasks, workers=workers, logging_dir=logging_dir, **options)
-        return QuietLocalExecutor(steps, tasks=tasks, workers=workers, logging_dir=logging_dir, verbose=verbose)
+            return SlurmPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
+                                         depends=depends, **options)
+        return QuietLocalExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, verbose=verbose,
+                                  depends=depends)
+
+
+def _stage_summaries(steps: list[PipelineStep], logs, counters: dict[str, dict]) -> dict[str, dict]:
+    """Each stage's own report for the manifest, given its funnel counters. A GlobalStage's comes from its work
+    folder, which the end of a run deletes, so it is kept in OUT/logs/stages/<name>.json and read from there when
+    the work folder is gone (a re-run of a completed run)."""
+    summaries = {}
+    for step in steps:
+        path = f"stages/{step.name}.json"
+        summary = step.summary(counters.get(step.name, {}))
+        if summary:
+            with logs.open(path, "wt") as f:
+                json.dump(summary, f, indent=1)
+        elif logs.isfile(path):
+            with logs.open(path, "rt") as f:
+                summary = json.load(f)
+        if summary:
+            summaries[step.name] = summary
+    return summaries
+
+
+def _is_local(folder) -> bool:
+    protocol = folder.fs.protocol
+    return "file" in (protocol if isinstance(protocol, (tuple, list)) else (protocol,))
 
 
 def make_stage(stage: StageConfig) -> PipelineStep:
@@ -192,7 +249,7 @@ def make_stage(stage: StageConfig) -> PipelineStep:
 
 
 class QuietLocalExecutor(LocalPipelineExecutor):
-    """datatrove's local executor; its per-task INFO logging goes to OUT/logs/logs/ only, warnings still to stderr.
+    """datatrove's local executor; its per-task INFO logging goes to OUT/logs/<phase>/logs/ only, warnings to stderr.
 
     `curate run` draws its own progress; datatrove's loguru sink writes every task's INFO lines to stderr.
     """
@@ -219,7 +276,7 @@ class _WarningsOnly(io.TextIOBase):
         if "| WARNING" in text:
             self.target.write(text)
         elif "| ERROR" in text or "| CRITICAL" in text:  # the first line; the traceback is in the task's log file
-            self.target.write(text.splitlines()[0] + "  (traceback: OUT/logs/logs/task_*.log)\n")
+            self.target.write(text.splitlines()[0] + "  (traceback: OUT/logs/<phase>/logs/task_*.log)\n")
         return len(text)
 
     def flush(self):
@@ -227,12 +284,17 @@ class _WarningsOnly(io.TextIOBase):
 
 
 class _ProgressPoller:
-    """Reads the writers' progress files (OUT/logs/progress/) and completion markers twice a second."""
+    """Twice a second: the phase running, its completed tasks (completion markers) and the writers' counts of kept
+    and rejected documents (OUT/logs/progress/, written by the ShardWriter of the last phase)."""
 
-    def __init__(self, out, tasks: int, callback):
-        self.out, self.tasks, self.callback = out, tasks, callback
+    def __init__(self, out, phases: list[Phase], callback):
+        self.out, self.phases, self.callback = out, phases, callback
+        self.phase_index = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def set_phase(self, index: int, phase: Phase) -> None:
+        self.phase_index = index
 
     def __enter__(self):
         if self.callback:
@@ -250,14 +312,16 @@ class _ProgressPoller:
             self._poll()
 
     def _poll(self):
-        progress = Progress(tasks=self.tasks)
+        phase = self.phases[self.phase_index]
+        progress = Progress(tasks=phase.tasks, phase=phase.name if len(self.phases) > 1 else "",
+                            phase_number=self.phase_index + 1, phases=len(self.phases))
         try:
             for path in self.out.glob("logs/progress/*.json"):
                 with self.out.open(path, "rt") as f:
                     counts = json.load(f)
-                progress.kept += counts.get("data", 0)
+                progress.kept += counts.get("kept", 0)
                 progress.rejected += counts.get("rejected", 0)
-            progress.tasks_done = len(self.out.glob("logs/completions/*"))
+            progress.tasks_done = len(self.out.glob(f"logs/{phase.name}/completions/*"))
         except (OSError, ValueError):
             return  # a file being rewritten: next poll
         self.callback(progress)

@@ -28,7 +28,7 @@ def output_stats(output: str) -> dict:
     manifest_path = root / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     result = {"output": str(root), "kinds": {}}
-    for kind in ("data", "rejected", "train", "val", "test"):
+    for kind in ("data", "train", "val", "test", "rejected"):
         dataset = _dataset(output, kind)
         if dataset is not None:
             result["kinds"][kind] = _kind_stats(dataset)

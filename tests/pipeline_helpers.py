@@ -40,11 +40,12 @@ def run_pipeline(config: dict, out: Path, **kwargs):
 
 
 def assert_conserved(manifest: dict, out: Path) -> None:
-    kept, rejected = read_rows(out, "data"), read_rows(out, "rejected")
+    kept = [row for kind in ("data", "train", "val", "test") for row in read_rows(out, kind)]
+    rejected = read_rows(out, "rejected")
     c = manifest["conservation"]
     assert c["ok"], c
     assert c["kept"] == len(kept) and c["rejected"] == len(rejected)
-    assert c["read"] == len(kept) + len(rejected)
+    assert c["read"] + c.get("created", 0) == len(kept) + len(rejected)
     assert not list(out.rglob("*.tmp")), "a temporary shard was left behind"
     for row in rejected:
         assert row["rejected_by"] and row["reason"], row["id"]

@@ -14,7 +14,9 @@ from importlib import metadata as importlib_metadata
 
 from datatrove.io import DataFolder
 
-from curate.stages.base import BYTES_IN, BYTES_OUT, DOCS_IN, DOCS_OUT, REJECTED_BYTES, REJECTED_DOCS
+from curate.io.shard_writer import OUTPUT_KINDS, SPLITS
+from curate.stages.base import (BYTES_IN, BYTES_OUT, DOCS_CREATED, DOCS_IN, DOCS_OUT, REJECTED_BYTES, REJECTED_DOCS, REJECTED_TOKENS,
+                               TOKENS_IN, TOKENS_OUT)
 
 SECONDS = "time/seconds"  # time spent inside the step, summed over tasks (datatrove's track_time)
 
@@ -52,30 +54,52 @@ def merged_task_stats(logs: DataFolder) -> list[dict[str, float]]:
     return steps
 
 
-def funnel_from_stats(stats: list[dict[str, float]], step_names: list[str]) -> list[dict]:
-    """One entry per step (reader, stages, writer): documents and bytes in, out and rejected by reason."""
+# steps that move documents between phases or measure tasks: not funnel rows
+_INTERNAL_STEPS = {"spill", "unspill", "resources"}
+
+
+def step_counters(logs: DataFolder, phases) -> list[tuple[str, dict[str, float]]]:
+    """(funnel row name, counters) of every step of every phase, in run order. A step named `stage:part` (a
+    GlobalStage's observe half, its reduce steps) adds its time and counters to the row of `stage`."""
+    rows: dict[str, dict[str, float]] = {}
+    for phase in phases:
+        stats = merged_task_stats(DataFolder(logs.resolve_paths(phase.name), fs=logs.fs))
+        for position, name in enumerate(phase.step_names):
+            if name in _INTERNAL_STEPS:
+                continue
+            row = rows.setdefault(name.split(":")[0], defaultdict(float))
+            for key, value in (stats[position] if position < len(stats) else {}).items():
+                row[key] += value
+    return list(rows.items())
+
+
+def funnel_from_stats(steps: list[tuple[str, dict[str, float]]]) -> list[dict]:
+    """One entry per step (reader, stages, writer): documents, bytes and tokens in, out and rejected by reason."""
     funnel = []
-    for position, name in enumerate(step_names):
-        counters = stats[position] if position < len(stats) else {}
-        rejected = defaultdict(lambda: {"docs": 0, "bytes": 0})
+    for name, counters in steps:
+        rejected = defaultdict(lambda: {"docs": 0, "bytes": 0, "tokens": 0})
         for key, value in counters.items():
-            if key.startswith(REJECTED_DOCS):
-                rejected[key[len(REJECTED_DOCS):]]["docs"] = int(value)
-            elif key.startswith(REJECTED_BYTES):
-                rejected[key[len(REJECTED_BYTES):]]["bytes"] = int(value)
+            for prefix, field in ((REJECTED_DOCS, "docs"), (REJECTED_BYTES, "bytes"), (REJECTED_TOKENS, "tokens")):
+                if key.startswith(prefix):
+                    rejected[key[len(prefix):]][field] = int(value)
         entry = {
             "step": name,
             "docs_in": int(counters.get(DOCS_IN, 0)), "bytes_in": int(counters.get(BYTES_IN, 0)),
+            "tokens_in": int(counters.get(TOKENS_IN, 0)),
             "docs_out": int(counters.get(DOCS_OUT, 0)), "bytes_out": int(counters.get(BYTES_OUT, 0)),
+            "tokens_out": int(counters.get(TOKENS_OUT, 0)),
             "rejected": dict(sorted(rejected.items(), key=lambda kv: -kv[1]["docs"])),
             "seconds": round(counters.get(SECONDS, 0.0), 3),
         }
+        if counters.get(DOCS_CREATED):
+            entry["docs_created"] = int(counters[DOCS_CREATED])
         if name == "writer":
-            entry.update(docs_in=int(counters.get("written/data_docs", 0) + counters.get("written/rejected_docs", 0)),
-                         bytes_in=int(counters.get("written/data_bytes", 0) + counters.get("written/rejected_bytes", 0)),
-                         docs_out=int(counters.get("written/data_docs", 0)),
-                         bytes_out=int(counters.get("written/data_bytes", 0)),
-                         rejected={})
+            def written(field, kinds):
+                return int(sum(counters.get(f"written/{kind}_{field}", 0) for kind in kinds))
+            kept = [kind for kind in OUTPUT_KINDS if kind != "rejected"]
+            entry.update({f"{field}_in": written(field, OUTPUT_KINDS) for field in ("docs", "bytes", "tokens")})
+            entry.update({f"{field}_out": written(field, kept) for field in ("docs", "bytes", "tokens")})
+            entry["rejected"] = {}
         other = {k: int(v) for k, v in counters.items() if not k.startswith("funnel/") and not k.startswith("written/")
                  and k not in ("doc_len", "doc_len_tokens", SECONDS)}
         if other:
@@ -85,30 +109,46 @@ def funnel_from_stats(stats: list[dict[str, float]], step_names: list[str]) -> l
 
 
 def shard_totals(output: DataFolder, kind: str) -> dict:
-    """Documents, bytes and shard count of OUT/<kind>/, from the shards' sidecar stats."""
-    docs = nbytes = shards = 0
+    """Documents, bytes, characters and shard count of OUT/<kind>/, from the shards' sidecar stats."""
+    docs = nbytes = chars = shards = 0
     for path in sorted(output.glob(f"{kind}/*.stats.json")):
         with output.open(path, "rt") as f:
             stats = json.load(f)
         docs += stats["docs"]
         nbytes += stats["bytes"]
+        chars += stats.get("chars", 0)
         shards += 1
-    return {"docs": docs, "bytes": nbytes, "shards": shards}
+    return {"docs": docs, "bytes": nbytes, "chars": chars, "shards": shards}
 
 
-def conservation(funnel: list[dict], kept: dict, rejected: dict) -> dict:
+def conservation(funnel: list[dict], outputs: dict[str, dict]) -> dict:
+    """Every document read (or created by a stage that cuts documents into pieces) is kept or rejected."""
     read = funnel[0]["docs_in"] if funnel else 0
-    return {"read": read, "kept": kept["docs"], "rejected": rejected["docs"],
-            "ok": read == kept["docs"] + rejected["docs"]}
+    created = sum(entry.get("docs_created", 0) for entry in funnel)
+    kept = sum(totals["docs"] for kind, totals in outputs.items() if kind != "rejected")
+    rejected = outputs["rejected"]["docs"]
+    result = {"read": read, "kept": kept, "rejected": rejected, "ok": read + created == kept + rejected}
+    if created:
+        result["created"] = created
+    return result
 
 
-def build_manifest(*, config: dict, inputs: list[dict], step_names: list[str], output: DataFolder, started: str,
-                   finished: str, tasks: int, workers: int, executor: str, resumed_tasks: int) -> dict:
-    stats = merged_task_stats(DataFolder(output.resolve_paths("logs"), fs=output.fs))
-    funnel = funnel_from_stats(stats, step_names)
-    kept, rejected = shard_totals(output, "data"), shard_totals(output, "rejected")
+def build_manifest(*, config: dict, inputs: list[dict], phases, output: DataFolder, started: str, finished: str,
+                   tasks: int, workers: int, executor: str, resumed_tasks: int) -> dict:
+    from curate.phases import phase_resources
+
+    logs = DataFolder(output.resolve_paths("logs"), fs=output.fs)
+    steps = step_counters(logs, phases)
+    funnel = funnel_from_stats(steps)
+    outputs = {kind: shard_totals(output, kind) for kind in OUTPUT_KINDS
+               if kind in ("data", "rejected") or output.isdir(kind)}
+    if any(kind in outputs for kind in SPLITS) and not outputs["data"]["docs"]:
+        del outputs["data"]  # a split run keeps everything in train/val/test
+    writer = dict(steps).get("writer", {})
+    for kind, totals in outputs.items():  # tokens: counted by the writer (the sidecars know bytes and characters)
+        totals["tokens"] = int(writer.get(f"written/{kind}_tokens", 0))
     return {
-        "curate_manifest_version": 1,
+        "curate_manifest_version": 2,
         "config": config,
         "versions": package_versions(),
         "command": sys.argv,
@@ -117,6 +157,8 @@ def build_manifest(*, config: dict, inputs: list[dict], step_names: list[str], o
         "started": started,
         "finished": finished,
         "funnel": funnel,
-        "output": {"data": kept, "rejected": rejected},
-        "conservation": conservation(funnel, kept, rejected),
+        "output": outputs,
+        "conservation": conservation(funnel, outputs),
+        "phases": [phase_resources(logs, phase) for phase in phases],
+        "stages": {},  # each stage's own summary (Pipeline.run adds them)
     }

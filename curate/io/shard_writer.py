@@ -23,7 +23,7 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from curate.io.schema import CORE_COLUMNS, EXTRA_COLUMN, REJECTION_COLUMNS, build_schema
-from curate.stages.base import REJECTED_BY, is_rejected, text_bytes
+from curate.stages.base import REJECTED_BY, doc_size, is_rejected
 
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 WRITE_BATCH_ROWS = 1000
@@ -39,8 +39,6 @@ class ShardSink:
         self.writer = self.handle = None
         self.pending: list[dict] = []
         self._reset_shard_stats()
-        for stale in self.folder.glob(f"part-{rank:05d}-*"):  # left by an earlier, interrupted attempt
-            self.folder.rm(stale)
 
     def _reset_shard_stats(self):
         self.rows = self.text_bytes = self.chars = 0
@@ -110,8 +108,13 @@ class ShardSink:
                 "columns": columns}
 
 
+SPLITS = ("train", "val", "test")
+OUTPUT_KINDS = ("data", *SPLITS, "rejected")  # the shard folders of OUT/
+
+
 class ShardWriter(PipelineStep):
-    """Routes each document to the kept or the rejected shards. `columns`: every declared metadata column."""
+    """Routes each document to its shard folder: rejected ones to `rejected/`, kept ones to the folder of their
+    `split` (`train/`, `val/`, `test/`, set by the split stage) or else to `data/`. `columns`: every declared column."""
 
     name = "writer"
     type = "💽 - WRITER"
@@ -124,28 +127,41 @@ class ShardWriter(PipelineStep):
         self.max_rows, self.max_bytes, self.compression = max_rows_per_shard, max_bytes_per_shard, compression
         self.progress_every_s = progress_every_s
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        sinks = {}
-        for kind in ("data", "rejected"):
+    def _sink(self, sinks: dict, kind: str, rank: int) -> ShardSink:
+        if kind not in sinks:
             self.output_folder.makedirs(kind, exist_ok=True)
             sinks[kind] = ShardSink(get_datafolder(self.output_folder.resolve_paths(kind)),
                                     build_schema(self.declared, rejected=kind == "rejected"), rank,
                                     self.max_rows, self.max_bytes, self.compression)
-        counts = {"data": 0, "rejected": 0}
+        return sinks[kind]
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        # an earlier, interrupted attempt of this task may have left shards in any folder: remove them first
+        for kind in OUTPUT_KINDS:
+            if self.output_folder.isdir(kind):
+                for stale in self.output_folder.glob(f"{kind}/part-{rank:05d}-*"):
+                    self.output_folder.rm(stale)
+        sinks: dict[str, ShardSink] = {}
+        self._sink(sinks, "rejected", rank)
+        counts = {"kept": 0, "rejected": 0}
         last_report = 0.0
         try:
             for doc in data:
-                kind = "rejected" if is_rejected(doc) else "data"
-                nbytes = text_bytes(doc)
+                kind = "rejected" if is_rejected(doc) else _kept_folder(doc)
+                size = doc_size(doc)
                 with self.track_time():
-                    sinks[kind].add(document_row(doc, sinks[kind].schema), nbytes)
-                counts[kind] += 1
+                    sink = self._sink(sinks, kind, rank)
+                    sink.add(document_row(doc, sink.schema), size.bytes)
+                counts["rejected" if kind == "rejected" else "kept"] += 1
                 self.stat_update(f"written/{kind}_docs")
-                self.stat_update(f"written/{kind}_bytes", value=nbytes)
+                self.stat_update(f"written/{kind}_bytes", value=size.bytes)
+                self.stat_update(f"written/{kind}_tokens", value=size.tokens)
                 if time.monotonic() - last_report > self.progress_every_s:
                     last_report = time.monotonic()
                     self._report_progress(rank, counts)
                 yield doc
+            if "data" not in sinks and not any(kind in sinks for kind in SPLITS):
+                self._sink(sinks, "data", rank)  # a run that kept nothing still has its data/ folder
             for sink in sinks.values():
                 sink.close()
         finally:
@@ -158,6 +174,11 @@ class ShardWriter(PipelineStep):
     def _report_progress(self, rank: int, counts: dict) -> None:
         with self.output_folder.open(f"logs/progress/{rank:05d}.json", "wt") as f:
             json.dump(counts, f)
+
+
+def _kept_folder(doc: Document) -> str:
+    split = doc.metadata.get("split")
+    return split if split in SPLITS else "data"
 
 
 def document_row(doc: Document, schema: pa.Schema) -> dict:

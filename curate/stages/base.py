@@ -4,12 +4,16 @@ A rejected document is not dropped from the stream: it is marked (`rejected_by`,
 untouched by later stages, to the shard writer at the end of the pipeline, which routes it to `OUT/rejected/`.
 Nothing vanishes, and the order of documents (and so the output) never depends on where they were rejected.
 
-Every stage counts, through datatrove's `stat_update`, the documents and bytes that enter it, leave it, and are
-rejected by it (by reason). datatrove saves these per task; the manifest adds them up into the funnel.
+Every stage counts, through datatrove's `stat_update`, the documents, bytes and tokens that enter it, leave it, and
+are rejected by it (by reason). datatrove saves these per task; the manifest adds them up into the funnel.
+
+A `GlobalStage` (deduplication, decontamination) cannot decide on one document before it has seen them all: the
+pipeline runs it in three parts, in separate phases (curate/phases.py), talking through files in its work folder.
 """
 
-from abc import abstractmethod
-from typing import NamedTuple
+import re
+from abc import ABC, abstractmethod
+from typing import Callable, NamedTuple
 
 import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
@@ -23,9 +27,14 @@ REASON_VALUE = "reason_value"
 REASON_DETAIL = "reason_detail"
 
 # stat names: the manifest reads these back (curate/io/manifest.py)
-DOCS_IN, BYTES_IN = "funnel/docs_in", "funnel/bytes_in"
-DOCS_OUT, BYTES_OUT = "funnel/docs_out", "funnel/bytes_out"
-REJECTED_DOCS, REJECTED_BYTES = "funnel/rejected_docs/", "funnel/rejected_bytes/"
+DOCS_IN, BYTES_IN, TOKENS_IN = "funnel/docs_in", "funnel/bytes_in", "funnel/tokens_in"
+DOCS_OUT, BYTES_OUT, TOKENS_OUT = "funnel/docs_out", "funnel/bytes_out", "funnel/tokens_out"
+REJECTED_DOCS, REJECTED_BYTES, REJECTED_TOKENS = "funnel/rejected_docs/", "funnel/rejected_bytes/", "funnel/rejected_tokens/"
+DOCS_CREATED = "funnel/docs_created"  # documents a stage adds (chunk: the blocks beyond the first of a document)
+
+# Characters of scripts written without spaces (Thai, Lao, Tibetan, Myanmar, Khmer, kana, Han): each is one token.
+_SPACELESS = re.compile("[\u0E00-\u0EFF\u0F00-\u0FFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u4DBF"
+                        "\u4E00-\u9FFF\uF900-\uFAFF\uFF66-\uFF9F\U00020000-\U0003134F]")
 
 
 class Rejection(NamedTuple):
@@ -44,22 +53,50 @@ def text_bytes(doc: Document) -> int:
     return len(doc.text.encode("utf-8", "surrogatepass")) if doc.text else 0
 
 
+def count_tokens(text: str) -> int:
+    """The funnel's token count, independent of any model's tokenizer: whitespace-separated words, plus one per
+    character of a script written without spaces (zh, ja, th, ...), whose words a whitespace split cannot see.
+    For English web text a GPT-2 BPE token count is about 1.3x this."""
+    if not text:
+        return 0
+    words = len(text.split())
+    return words if text.isascii() else words + len(_SPACELESS.findall(text))
+
+
+class Size(NamedTuple):
+    """A document's size as the funnel counts it."""
+
+    bytes: int
+    tokens: int
+
+
+def doc_size(doc: Document) -> Size:
+    return Size(text_bytes(doc), count_tokens(doc.text))
+
+
 class FunnelCounting:
-    """Mixin for PipelineSteps: count documents and bytes in, out and rejected (by reason)."""
+    """Mixin for PipelineSteps: count documents, bytes and tokens in, out and rejected (by reason)."""
 
-    def count_in(self, doc: Document) -> int:
-        nbytes = text_bytes(doc)
+    def count_in(self, doc: Document) -> Size:
+        size = doc_size(doc)
         self.stat_update(DOCS_IN)
-        self.stat_update(BYTES_IN, value=nbytes)
-        return nbytes
+        self.stat_update(BYTES_IN, value=size.bytes)
+        self.stat_update(TOKENS_IN, value=size.tokens)
+        return size
 
-    def count_out(self, doc: Document, nbytes: int | None = None) -> None:
-        """`nbytes`: the document's size when the caller knows it has not changed (filters)."""
+    def count_out(self, doc: Document, size: Size | None = None) -> None:
+        """`size`: the document's size when the caller knows it has not changed (filters)."""
+        size = doc_size(doc) if size is None else size
         self.stat_update(DOCS_OUT)
-        self.stat_update(BYTES_OUT, value=text_bytes(doc) if nbytes is None else nbytes)
+        self.stat_update(BYTES_OUT, value=size.bytes)
+        self.stat_update(TOKENS_OUT, value=size.tokens)
 
-    def reject(self, doc: Document, rejection: Rejection | str, bytes_in: int | None = None) -> Document:
-        """Mark `doc` as rejected by this stage and count it. `bytes_in`: its size when it entered the stage."""
+    def count_created(self, docs: int) -> None:
+        """This stage turned documents into more documents: the funnel's conservation law adds them."""
+        self.stat_update(DOCS_CREATED, value=docs)
+
+    def reject(self, doc: Document, rejection: Rejection | str, size_in: Size | None = None) -> Document:
+        """Mark `doc` as rejected by this stage and count it. `size_in`: its size when it entered the stage."""
         if isinstance(rejection, str):
             rejection = Rejection(rejection)
         doc.metadata[REJECTED_BY] = self.name
@@ -68,8 +105,10 @@ class FunnelCounting:
             doc.metadata[REASON_VALUE] = float(rejection.value)
         if rejection.detail is not None:
             doc.metadata[REASON_DETAIL] = rejection.detail
+        size_in = doc_size(doc) if size_in is None else size_in
         self.stat_update(REJECTED_DOCS + rejection.reason)
-        self.stat_update(REJECTED_BYTES + rejection.reason, value=text_bytes(doc) if bytes_in is None else bytes_in)
+        self.stat_update(REJECTED_BYTES + rejection.reason, value=size_in.bytes)
+        self.stat_update(REJECTED_TOKENS + rejection.reason, value=size_in.tokens)
         return doc
 
     def filter_stream(self, data: DocumentsPipeline, batch_size: int, filter_batch) -> DocumentsPipeline:
@@ -118,11 +157,11 @@ class CurateStep(FunnelCounting, PipelineStep):
             if is_rejected(doc):
                 yield doc
                 continue
-            nbytes = self.count_in(doc)
+            size = self.count_in(doc)
             with self.track_time():
                 result = process(doc)
             if isinstance(result, Rejection):
-                yield self.reject(doc, result, nbytes)
+                yield self.reject(doc, result, size)
             else:
                 self.count_out(result)
                 yield result
@@ -159,3 +198,91 @@ def filter_result(result, stage_name: str) -> tuple[bool, Rejection | None]:
     if reason is None:
         return False, Rejection(f"{stage_name}_filtered")
     return False, reason if isinstance(reason, Rejection) else Rejection(str(reason))
+
+
+class Observer(ABC):
+    """What a GlobalStage records in one task of the phase before its barrier: `add` each live document (with its
+    position in the task's stream, rejected documents included), then `close` once the stream is exhausted."""
+
+    @abstractmethod
+    def add(self, position: int, doc: Document) -> None:
+        """Record one live document."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Write what was recorded (atomically: a crashed task leaves nothing that looks finished)."""
+
+
+class GlobalStage(CurateStep):
+    """A stage that decides on a document only after it has seen every document of the run (dedup, decontamination).
+
+    The pipeline (curate/phases.py) cuts the run at such a stage into phases that talk through files:
+
+        ... -> stage -> [observe] -> spill      the phase before: `observer(rank)` records each document
+        reduce phases                          `reduce_steps(tasks)`: independent tasks between the two halves
+        spill -> [decide] -> stage -> ...      the phase after: `decider(rank)(doc, position)`, this step's `run`
+
+    Each task of the phase after reads back exactly the documents its task of the phase before saw, in the same
+    order, so `position` (the index in the task's stream) names the same document in both halves. `work_dir` (a
+    local or shared folder, set by the pipeline) holds the stage's files; `spill_dir` the spilled documents of the
+    phase before (for a reduce step that needs texts). The decide half is the stage's funnel row.
+    """
+
+    work_dir: str | None = None
+    spill_dir: str | None = None
+
+    @abstractmethod
+    def observer(self, rank: int) -> Observer:
+        """Records what the stage needs from one task's documents."""
+
+    @abstractmethod
+    def reduce_steps(self, tasks: int) -> list[tuple[str, int, PipelineStep]]:
+        """The phases between observing and deciding: (name, task count, step run by every task), in order."""
+
+    @abstractmethod
+    def decider(self, rank: int) -> Callable[[Document, int], Document | Rejection]:
+        """For one task of the phase after: `decide(doc, position)` keeps (possibly annotated) or rejects."""
+
+    def summary(self, counters: dict) -> dict:
+        """What the manifest reports about the stage (read from its work folder after the reduce phases), given
+        its funnel row's counters (summed over tasks)."""
+        return {}
+
+    def process(self, doc: Document) -> Document | Rejection:
+        raise TypeError(f"{self.name} decides in its pipeline phase (run), not one document at a time")
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        decide = self.decider(rank)
+        position = -1
+
+        def numbered():  # process_stream takes one document at a time, so `position` is the current one's
+            nonlocal position
+            for position, doc in enumerate(data):
+                yield doc
+
+        yield from self.process_stream(numbered(), lambda doc: decide(doc, position))
+
+
+class ObserveStep(PipelineStep):
+    """The first half of a GlobalStage, at the end of the phase before its barrier. Counted in the stage's funnel
+    row (its time), not as a row of its own."""
+
+    type = "👀 - OBSERVE"
+
+    def __init__(self, stage: GlobalStage):
+        self.name = f"{stage.name}{OBSERVE_SUFFIX}"  # before PipelineStep.__init__, which names the stats after it
+        super().__init__()
+        self.stage = stage
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        observer = self.stage.observer(rank)
+        for position, doc in enumerate(data):
+            if not is_rejected(doc):
+                with self.track_time():
+                    observer.add(position, doc)
+            yield doc
+        with self.track_time():
+            observer.close()
+
+
+OBSERVE_SUFFIX = ":observe"

@@ -41,9 +41,9 @@ class DatatroveStep(FunnelCounting, PipelineStep):
     type = "🧩 - DATATROVE"
 
     def __init__(self, step: PipelineStep, name: str, columns: dict[str, pa.DataType] | None = None):
+        self.name = name  # before PipelineStep.__init__, which names the stats after it
         super().__init__()
         self.step = step
-        self.name = name
         self._columns = dict(columns or {})
 
     def columns(self) -> dict[str, pa.DataType]:

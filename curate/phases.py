@@ -1,0 +1,139 @@
+"""A run as a sequence of phases, each one datatrove executor run of independent tasks.
+
+A pipeline without a GlobalStage (curate/stages/base.py) is one phase: reader -> stages -> ShardWriter. Each
+GlobalStage (dedup, decontamination) cuts the run where it stands:
+
+    01-stream    reader -> stages -> G:observe -> spill        T tasks (one per input part)
+    02-G-...     G's reduce steps                               each phase its own task count, tasks independent
+    03-stream    unspill -> G (decides) -> stages -> writer     T tasks: task r reads back what task r spilled
+
+Every phase keeps datatrove's logs, stats and completion markers in OUT/logs/<phase>/, so re-running the same command
+skips the tasks (of every phase) that finished and resumes the rest; a phase starts only when the one before it has
+completed all its tasks. Locally and on Ray the phases run one after the other in this process; on Slurm they are
+submitted at once as jobs that depend on each other (datatrove's `depends`).
+
+Each task also records its wall time and peak RSS (OUT/logs/<phase>/resources/<rank>.json) for the manifest.
+"""
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import pyarrow as pa
+from datatrove.io import DataFolder, get_datafolder
+from datatrove.pipeline.base import PipelineStep
+
+from curate.dedup.clusters import peak_rss_mb, reset_peak_rss
+from curate.io.spill import SpillReader, SpillWriter
+from curate.stages.base import GlobalStage, ObserveStep
+
+
+class PhaseFailed(RuntimeError):
+    """A phase ended with tasks that did not complete; the phases after it did not run."""
+
+
+@dataclass
+class Phase:
+    name: str  # also its log folder: OUT/logs/<name>/
+    steps: list[PipelineStep]
+    tasks: int
+    stream: bool  # a pass over the documents (its steps are funnel rows), not a reduce step between two halves
+
+    @property
+    def step_names(self) -> list[str]:
+        return [step.name for step in self.steps]
+
+
+def plan_phases(reader: PipelineStep, stages: list[PipelineStep], writer: PipelineStep, tasks: int, work_dir: str,
+                columns: dict[str, pa.DataType]) -> list[Phase]:
+    """Cut reader -> stages -> writer into phases at each GlobalStage. Sets each GlobalStage's `work_dir` (its files)
+    and `spill_dir` (the documents of the phase before it). `columns`: every declared column, for the spill files."""
+    phases: list[Phase] = []
+    head: list[PipelineStep] = [reader]
+    for stage in stages:
+        if not isinstance(stage, GlobalStage):
+            head.append(stage)
+            continue
+        name = f"{len(phases) + 1:02d}-stream"
+        spill = f"{work_dir}/spill/{name}"
+        stage.work_dir, stage.spill_dir = f"{work_dir}/{stage.name}", spill
+        phases.append(Phase(name, [*head, ObserveStep(stage), SpillWriter(spill, columns)], tasks, stream=True))
+        for part, part_tasks, step in stage.reduce_steps(tasks):
+            phases.append(Phase(f"{len(phases) + 1:02d}-{stage.name}-{part}", [step], part_tasks, stream=False))
+        head = [SpillReader(spill, name), stage]
+    phases.append(Phase(f"{len(phases) + 1:02d}-stream", [*head, writer], tasks, stream=True))
+    return phases
+
+
+class TaskResources(PipelineStep):
+    """Last step of every phase: drains the chain and records the task's wall time and peak RSS."""
+
+    name = "resources"
+    type = "📏 - RESOURCES"
+
+    def __init__(self, logging_dir: str):
+        super().__init__()
+        self.logging_dir = logging_dir
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        # a pool worker runs several tasks one after the other: restart the peak so it is this task's
+        reset_peak_rss()
+        started = time.time()
+        for _ in data or ():
+            pass
+        record = {"started": started, "finished": time.time(), "peak_rss_mb": round(peak_rss_mb(), 1)}
+        with get_datafolder(self.logging_dir).open(f"resources/{rank:05d}.json", "wt") as f:
+            json.dump(record, f)
+        yield from ()
+
+
+ExecutorFactory = Callable[..., object]  # (pipeline, tasks, logging_dir, depends) -> a datatrove executor
+
+
+@dataclass
+class PhaseRun:
+    phase: Phase
+    executor: object
+    already_done: int
+
+
+def run_phases(phases: list[Phase], make_executor: ExecutorFactory, logs: DataFolder, submit_only: bool = False,
+               on_phase: Callable[[int, Phase], None] | None = None) -> list[PhaseRun]:
+    """Run the phases in order (or, `submit_only`, hand the whole chain to the executor of the last phase, which
+    submits its dependencies first: Slurm). Raises PhaseFailed naming the first phase that did not complete."""
+    runs: list[PhaseRun] = []
+    previous = None
+    for phase in phases:
+        logging_dir = logs.resolve_paths(phase.name)
+        executor = make_executor([*phase.steps, TaskResources(logging_dir)], tasks=phase.tasks,
+                                 logging_dir=logging_dir, depends=previous if submit_only else None)
+        runs.append(PhaseRun(phase, executor, phase.tasks - len(executor.get_incomplete_ranks())))
+        previous = executor
+    if submit_only:
+        previous.run()
+        return runs
+    for index, run in enumerate(runs):
+        if on_phase:
+            on_phase(index, run.phase)
+        if run.already_done < run.phase.tasks:
+            run.executor.run()
+        incomplete = run.executor.get_incomplete_ranks()
+        if incomplete:
+            raise PhaseFailed(f"phase {run.phase.name}: task(s) {incomplete[:10]} did not complete (see "
+                              f"{logs.resolve_paths(run.phase.name)}/logs/); re-run the same command to resume")
+    return runs
+
+
+def phase_resources(logs: DataFolder, phase: Phase) -> dict:
+    """Wall time (first task start to last task end), summed task time and the largest peak RSS of a phase."""
+    records = []
+    for path in sorted(logs.glob(f"{phase.name}/resources/*.json")):
+        with logs.open(path, "rt") as f:
+            records.append(json.load(f))
+    if not records:
+        return {"name": phase.name, "tasks": phase.tasks}
+    return {"name": phase.name, "tasks": phase.tasks,
+            "wall_seconds": round(max(r["finished"] for r in records) - min(r["started"] for r in records), 3),
+            "task_seconds": round(sum(r["finished"] - r["started"] for r in records), 3),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in records)}
