@@ -8,7 +8,9 @@ beyond ~10^8 documents. xxhash is already a datatrove dependency.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import asdict, dataclass
 
 from curate.dedup.shingles import _punctuation
 
@@ -47,3 +49,33 @@ def url_hash(url: str, bits: int = 64) -> int:
     host, _, rest = url.partition("/")
     data = (host.lower() + ("/" + rest if rest else "")).encode("utf-8", "surrogatepass")
     return xxhash.xxh3_64_intdigest(data) if bits == 64 else xxhash.xxh3_128_intdigest(data)
+
+
+@dataclass(frozen=True)
+class ExactParams:
+    """exact_dedup through the same phases as MinHash (curate.dedup.lsh / .clusters): each "band" is one exact
+    hash, the normalised text's and, with `urls`, the URL's. Documents that share any band are duplicates, so
+    phase 2's buckets are the groups of equal hashes and phase 3 joins them (a text copy under another URL and the
+    same URL with another text end in one cluster) and picks the one to keep with the MinHash keep rule."""
+
+    lowercase: bool = True
+    collapse_whitespace: bool = True
+    strip_punctuation: bool = False
+    urls: bool = False
+
+    @property
+    def bands(self) -> int:
+        return 2 if self.urls else 1
+
+    def band_values(self, text: str, url: str | None, doc_id: str) -> list[int]:
+        values = [text_hash(text, 64, self.lowercase, self.collapse_whitespace, self.strip_punctuation)]
+        if self.urls:
+            # a document without a URL gets a value no other document has (its id is unique)
+            values.append(url_hash(url) if url else url_hash(f"\0no-url\0{doc_id}"))
+        return values
+
+    def to_json(self) -> str:
+        return json.dumps({"exact": asdict(self)}, sort_keys=True)
+
+    def catch_probabilities(self) -> dict[str, float]:
+        return {}

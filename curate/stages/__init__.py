@@ -16,6 +16,11 @@ STAGES: dict[str, str] = {
     "quality": "curate.stages.quality:QualityRules",
     "harmful": "curate.stages.harmful:HarmfulContent",
     "quality_model": "curate.stages.quality_model:QualityModel",
+    "chunk": "curate.stages.chunk:Chunk",
+    "exact_dedup": "curate.stages.exact_dedup:ExactDedup",
+    "minhash_dedup": "curate.stages.minhash_dedup:MinhashDedup",
+    "split": "curate.stages.split:Split",
+    "decontaminate": "curate.stages.decontaminate:Decontaminate",
 }
 
 
