@@ -39,7 +39,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, page_warcs):
     command = [sys.executable, "-m", "curate.cli", "run", str(pipeline)]
     process = subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    completions = tmp_path / "killed" / "logs" / "completions"
+    completions = tmp_path / "killed" / "logs" / "01-stream" / "completions"
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
         if completions.is_dir() and len(list(completions.iterdir())) >= 1:
@@ -88,7 +88,8 @@ def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):
     manifest = json.loads(result.stdout)
     assert manifest["conservation"]["ok"] and manifest["inputs"][0]["bytes"] > 0
     funnel = {step["step"]: step for step in manifest["funnel"]}
-    assert list(funnel) == ["warc", "extract", "clean", "langid", "quality", "harmful", "writer"]
+    assert list(funnel) == ["warc", "extract", "clean", "langid", "quality", "harmful", "exact_dedup", "minhash_dedup",
+                            "split", "decontaminate", "writer"]
     assert manifest["versions"]["datatrove"] and manifest["config"]["input"]["format"] == "warc"
     # each stage takes what the one before let through; extraction and the quality rules reject with reasons
     steps = manifest["funnel"]
@@ -96,11 +97,14 @@ def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):
     assert funnel["extract"]["rejected"] and funnel["quality"]["rejected"]
     assert all(reason.startswith(("gopher_", "c4_", "fineweb_")) for reason in funnel["quality"]["rejected"])
     stats = json.loads(curate_cli("stats", out, "--json").stdout)
-    assert stats["kinds"]["data"]["docs"] == manifest["conservation"]["kept"]
-    assert {"title", "lang", "lang_score", "gopher_stop_words", "badword_ratio"} <= set(stats["kinds"]["data"]["columns"])
+    assert sum(stats["kinds"][s]["docs"] for s in ("train", "val", "test")) == manifest["conservation"]["kept"]
+    assert {"title", "lang", "lang_score", "gopher_stop_words", "badword_ratio", "dup_cluster_size",
+            "split"} <= set(stats["kinds"]["train"]["columns"])
+    assert all(manifest["output"][s]["docs"] > 0 for s in ("train", "val", "test"))
     reason = next(iter(funnel["quality"]["rejected"]))
     head = [json.loads(line) for line in curate_cli("head", out, "--reason", reason, "--json").stdout.splitlines()]
     assert head and all(row["reason"] == reason for row in head)
     again = curate_cli("run", "pipelines/web.yaml", "--output", out)
-    assert "resumed: 2 of 2 tasks" in again.stderr
+    tasks = sum(phase["tasks"] for phase in manifest["phases"])  # every task of every phase was complete
+    assert f"resumed: {tasks} of {tasks} tasks" in again.stderr
     assert curate_cli("stats", tmp_path / "nothing", check=False).returncode == 2
