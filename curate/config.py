@@ -83,10 +83,18 @@ class ExecutorConfig(_Strict):
     keep_work: bool = Field(False, description="keep the work folder after a run completes (default: delete it)")
 
 
+class StageLimits(_Strict):
+    """Per-document limits for a stage (curate/stages/limits.py): a document over them is rejected, the run goes on."""
+
+    seconds: float | None = Field(None, gt=0, description="time limit per document")
+    memory_mb: int | None = Field(None, gt=0, description="memory a document may take beyond the worker's start")
+
+
 class StageConfig(_Strict):
     name: str  # registered stage name or dotted path
     params: dict[str, Any] = Field(default_factory=dict)
     columns: dict[str, str] = Field(default_factory=dict)  # for datatrove steps: metadata they write, typed
+    limits: StageLimits | None = None
 
 
 class PipelineConfig(_Strict):
@@ -115,7 +123,7 @@ class PipelineConfig(_Strict):
             (name, params), = item.items()
             params = dict(params or {})
             columns = params.pop("columns", {}) if "." in str(name) else {}
-            items.append({"name": name, "params": params, "columns": columns})
+            items.append({"name": name, "params": params, "columns": columns, "limits": params.pop("limits", None)})
         return items
 
     @field_validator("output", mode="before")

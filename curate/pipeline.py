@@ -37,6 +37,7 @@ from curate.phases import Phase, plan_phases, run_phases
 from curate.stages import resolve_step_class
 from curate.stages.base import GlobalStage
 from curate.stages.datatrove_step import DatatroveStep
+from curate.stages.limits import LimitedStep
 
 DEFAULT_MAX_TASKS = 16  # default task count: one per input file, at most this many
 WORK_DIR = ".work"  # OUT/.work: GlobalStages' files and spilled documents; deleted when a run completes
@@ -271,6 +272,8 @@ def make_stage(stage: StageConfig) -> PipelineStep:
     cls = resolve_step_class(stage.name)
     try:
         step = cls(**stage.params)
+        if stage.limits and (stage.limits.seconds or stage.limits.memory_mb):
+            step = LimitedStep(step, seconds=stage.limits.seconds, memory_mb=stage.limits.memory_mb)
     except Exception as error:  # the class itself refused a value
         raise ConfigError([f"stages.{stage.name}: {type(error).__name__}: {error}"]) from None
     if stage.name.startswith("curate.") or hasattr(step, "columns"):

@@ -118,7 +118,10 @@ class FunnelCounting:
             live = [doc for doc in batch if not is_rejected(doc)]
             sizes = [self.count_in(doc) for doc in live]
             with self.track_time("batch" if batch_size > 1 else None):
-                results = filter_batch(live) if live else []
+                try:
+                    results = filter_batch(live) if live else []
+                except Exception:  # one bad document must not cost the batch: decide them one by one
+                    results = [self._one_filtered(filter_batch, doc) for doc in live]
             verdicts = {id(doc): (result, size) for doc, result, size in zip(live, results, sizes)}
             for doc in batch:
                 if id(doc) in verdicts:
@@ -129,6 +132,24 @@ class FunnelCounting:
                     else:
                         self.reject(doc, rejection, size)
                 yield doc
+
+    def _one_filtered(self, filter_batch, doc: Document):
+        try:
+            return filter_batch([doc])[0]
+        except Exception as error:
+            return False, self.error_rejection(error, doc)
+
+    def error_rejection(self, error: Exception, doc: Document) -> Rejection:
+        """A document this stage failed on: rejected with the error, and the run goes on (the first failure of a
+        task is logged with its traceback in the task's log)."""
+        if not getattr(self, "_logged_error", False):
+            from datatrove.utils.logging import logger
+
+            logger.opt(exception=error).warning(f"{self.name} failed on document {doc.id!r}; rejected as "
+                                                f"stage_error (later failures of this task are only counted)")
+            self._logged_error = True
+        reason = "out_of_memory" if isinstance(error, MemoryError) else "stage_error"
+        return Rejection(reason, detail=f"{type(error).__name__}: {error}"[:1000])
 
 
 class CurateStep(FunnelCounting, PipelineStep):
@@ -159,7 +180,10 @@ class CurateStep(FunnelCounting, PipelineStep):
                 continue
             size = self.count_in(doc)
             with self.track_time():
-                result = process(doc)
+                try:
+                    result = process(doc)
+                except Exception as error:  # one document's failure: rejected with the error, the run goes on
+                    result = self.error_rejection(error, doc)
             if isinstance(result, Rejection):
                 yield self.reject(doc, result, size)
             else:
