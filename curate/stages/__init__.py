@@ -16,6 +16,7 @@ STAGES: dict[str, str] = {
     "quality": "curate.stages.quality:QualityRules",
     "harmful": "curate.stages.harmful:HarmfulContent",
     "quality_model": "curate.stages.quality_model:QualityModel",
+    "pii": "curate.stages.pii:PiiRedaction",
 }
 
 
