@@ -41,7 +41,7 @@ def cli():
     curate stats out/web                   documents, bytes, column distributions, the funnel
     curate head out/web --rejected         read documents, kept or rejected
     curate validate pipelines/web.yaml     check a pipeline without running it
-    curate eval extraction|langid ...      measure a stage on labelled data, beside published numbers
+    curate eval extraction|langid|pii ...  measure a stage on labelled data, beside published numbers
     curate quality-model train ...         train the fastText quality classifier the quality_model stage uses
     curate train out/text --config ...     train the GPT on curated shards (also sample, evaluate, ...)
     """
@@ -229,6 +229,7 @@ EVAL_COMMANDS = {
     "extraction": "curate.evaluation.extraction:command",
     "langid": "curate.evaluation.langid:command",
     "dedup": "curate.evaluation.dedup:command",
+    "pii": "curate.evaluation.pii:command",
 }
 
 # other command groups that live beside the stage they serve

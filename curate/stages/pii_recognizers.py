@@ -67,9 +67,11 @@ class TextContext:
     context: list[str]
 
     def context_regex(self) -> re.Pattern:
+        """Whole words, case-insensitive; a word ending in "*" is a stem ("telefon*" finds "Telefonnummer")."""
         if getattr(self, "_context_regex", None) is None:
             words = sorted(self.context, key=len, reverse=True)
-            self._context_regex = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + ")", re.IGNORECASE)
+            alternatives = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in words]
+            self._context_regex = re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.IGNORECASE)
         return self._context_regex
 
     def has_context(self, text: str, start: int, end: int) -> bool:
@@ -151,12 +153,13 @@ PHONE_CANDIDATE = re.compile(
     r"(?:(?:\+|\b00)\d{1,3}[ .\-]?(?:\(0\)[ ]?)?)?"
     r"(?:\(\d{1,5}\)[ .\-]?)?"
     rf"\d{{1,12}}(?:{_GROUP_SEP}\d{{1,12}}){{0,6}}"
-    r"(?:[ ]?(?:x|ext\.?|extension)[ ]?\d{1,6})?"
-    r"(?!\w|[\-+.,/]\d)", re.IGNORECASE)
-_EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|extension)[ ]?\d{1,6}$", re.IGNORECASE)
+    r"(?:[ ]?(?:x|[Ee]xt\.?|[Ee]xtension)[ ]?\d{1,6})?"  # lower-case x: "419-425 X 148" is a table, not an extension
+    r"(?!\w|[\-+.,/]\d)")
+_EXTENSION = re.compile(r"[ ]?(?:x|[Ee]xt\.?|[Ee]xtension)[ ]?\d{1,6}$")
 _DATE = re.compile(r"(?:(?:19|20)\d\d[.\-/](?:0?[1-9]|1[0-2])[.\-/](?:0?[1-9]|[12]\d|3[01])|"
                    r"(?:0?[1-9]|[12]\d|3[01])[.\-/](?:0?[1-9]|1[0-2])[.\-/](?:19|20)?\d\d|"
                    r"(?:0?[1-9]|1[0-2])[.\-/](?:0?[1-9]|[12]\d|3[01])[.\-/](?:19|20)?\d\d)")
+_STARTS_WITH_DATE = re.compile(r"(?:(?:19|20)\d\d[.\-/]\d\d?[.\-/]\d\d?|\d\d?[.\-/]\d\d?[.\-/](?:19|20)\d\d)(?!\d)")
 _YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d ?[\-\u2013/] ?(?:(?:1[5-9]|20)\d\d|\d\d)")
 _IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
@@ -169,9 +172,10 @@ _VERSION_WORDS = re.compile(r"(?:version|release|build|update|firmware|kernel|\b
 # presidio's PhoneRecognizer.CONTEXT without "number" (it precedes every kind of id: licence, order, account
 # numbers), plus labels used in contact lists and the same words in the languages of the web pages we test on
 # (de, fr, es, it, pt)
-PHONE_CONTEXT = ["phone", "telephone", "cell", "cellphone", "mobile", "call", "tel", "fax", "office",
-                 "contact", "reach", "dial", "hotline", "whatsapp", "sms", "telefon", "téléphone", "tél", "teléfono",
-                 "telefone", "telefono", "handy", "mobil", "móvil", "celular", "ruf", "anruf", "cellulare"]
+# (de, fr, es, it, pt); "*" marks a stem
+PHONE_CONTEXT = ["phone*", "telephone*", "cell", "cellphone*", "mobile", "call*", "tel", "fax", "office", "contact*",
+                 "reach", "dial*", "hotline*", "whatsapp", "sms", "telefon*", "téléphone*", "tél", "teléfono*",
+                 "telefone*", "telefono*", "handy", "mobil", "móvil", "celular", "fon", "ruf", "anruf*", "cellulare"]
 
 
 class PhoneNumberRecognizer(TextContext, LocalRecognizer):
@@ -180,7 +184,7 @@ class PhoneNumberRecognizer(TextContext, LocalRecognizer):
     presidio's PhoneRecognizer accepts what python-phonenumbers validates for a few regions (US, GB, DE, FR, IL, IN,
     CA, BR): on presidio-research's generated_large.json it finds 61% of phone numbers. Here a candidate is any run
     of 6 to 15 digits in groups (international prefix, area code in parentheses and extension allowed); then
-      - not a phone: a date, an IPv4 address, a hyphenated US SSN, a year range, a version number, six digits in
+      - not a phone: a date (or a date and time: "02.02.2022 10"), an IPv4 address, a hyphenated US SSN, a year range, a version number, six digits in
         fewer than three groups;
       - strong (0.7, redacted on its own): an international prefix, an area code in parentheses, an extension, the
         North American 3-3-4 shape, a local 3-4 number, a leading trunk 0 with 8 to 12 digits, or 3 to 6 groups
@@ -216,8 +220,8 @@ class PhoneNumberRecognizer(TextContext, LocalRecognizer):
             return 0.0
         if digits == self.MIN_DIGITS and len(re.findall(r"\d+", body)) < 3:
             return 0.0  # six-digit numbers are written in pairs ("61 51 81"); "03 2657" is a house number and more
-        if (_DATE.fullmatch(body) or _IPV4_SHAPE.fullmatch(body) or _SSN_SHAPE.fullmatch(body)
-                or _YEAR_RANGE.fullmatch(body)):
+        if (_DATE.fullmatch(body) or _STARTS_WITH_DATE.match(body) or _IPV4_SHAPE.fullmatch(body)
+                or _SSN_SHAPE.fullmatch(body) or _YEAR_RANGE.fullmatch(body)):
             return 0.0
         international = body.startswith(("+", "00"))
         if "." in body and not international and (_VERSION_WORDS.search(before) or re.fullmatch(r"[1-9]\d?\..*", body)):
