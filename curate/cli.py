@@ -138,6 +138,11 @@ def _print_funnel(manifest: dict) -> None:
         if entry["rejected"]:
             reasons = ", ".join(f"{reason} {r['docs']:,}" for reason, r in entry["rejected"].items())
             out.print(f"[bold]{entry['step']}[/bold] rejected: {reasons}", highlight=False)
+    # a step's own counters (pii's spans per entity, langid's languages, ...), one line per step as the reasons
+    for entry in manifest["funnel"]:
+        if entry.get("counters"):
+            counters = ", ".join(f"{name} {value:,}" for name, value in entry["counters"].items())
+            out.print(f"[bold]{entry['step']}[/bold] counted: {counters}", highlight=False)
     c = manifest["conservation"]
     mark = "ok" if c["ok"] else "MISMATCH"
     out.print(f"read {c['read']:,} = kept {c['kept']:,} + rejected {c['rejected']:,}: {mark}")
@@ -185,6 +190,8 @@ def stats(output, as_json):
                     f" ({col['distinct']} distinct)" if col["distinct"] > 6 else "")
             else:
                 desc = f"mean {col['mean']:.3g}  p5 {col.get('p5', 0):.3g}  p50 {col.get('p50', 0):.3g}  p95 {col.get('p95', 0):.3g}"
+                if "sum" in col:
+                    desc += f"  sum {col['sum']:,}"
             table.add_row(name, desc)
         out.print(table)
     if "funnel" in result:

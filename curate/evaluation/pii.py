@@ -138,14 +138,14 @@ def command(data_file, limit, redact_private_ips, no_default, report):
     ours, full = runs["curate pii"][0], runs["same recognizers, full text"][0]
     differing = sum(sorted(a) != sorted(b) for a, b in zip(ours, full))
     click.echo(f"{len(samples)} samples, {chars:,} characters; any-overlap span matching, per entity type")
-    click.echo(f"{'entity':<14} {'gold':>5}  " + "  ".join(f"{name[:26]:>26}" for name in results))
-    click.echo(f"{'':<14} {'':>5}  " + "  ".join(f"{'P     R     F1':>26}" for _ in results))
+    click.echo(f"{'entity':<14} {'gold':>5}  " + "  ".join(f"{name[:27]:>27}" for name in results))
+    click.echo(f"{'':<14} {'':>5}  " + "  ".join(f"{'P     R     F1':>27}" for _ in results))
     for entity in SCORED_ENTITIES:
         row = [f"{r['entities'][entity]['precision']:.3f} {r['entities'][entity]['recall']:.3f} "
                f"{r['entities'][entity]['f1']:.3f}" for r in results.values()]
         gold = next(iter(results.values()))["entities"][entity]["gold"]
-        click.echo(f"{entity:<14} {gold:>5}  " + "  ".join(f"{cell:>26}" for cell in row))
-    click.echo(f"{'chars/s':<14} {'':>5}  " + "  ".join(f"{r['chars_per_s']:>26,}" for r in results.values()))
+        click.echo(f"{entity:<14} {gold:>5}  " + "  ".join(f"{cell:>27}" for cell in row))
+    click.echo(f"{'chars/s':<14} {'':>5}  " + "  ".join(f"{r['chars_per_s']:>27,}" for r in results.values()))
     click.echo(f"documents whose spans differ between windows and full text: {differing}")
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
