@@ -88,7 +88,7 @@ def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):
     manifest = json.loads(result.stdout)
     assert manifest["conservation"]["ok"] and manifest["inputs"][0]["bytes"] > 0
     funnel = {step["step"]: step for step in manifest["funnel"]}
-    assert list(funnel) == ["warc", "extract", "clean", "langid", "quality", "harmful", "writer"]
+    assert list(funnel) == ["warc", "extract", "clean", "langid", "quality", "harmful", "pii", "writer"]
     assert manifest["versions"]["datatrove"] and manifest["config"]["input"]["format"] == "warc"
     # each stage takes what the one before let through; extraction and the quality rules reject with reasons
     steps = manifest["funnel"]
@@ -98,6 +98,10 @@ def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):
     stats = json.loads(curate_cli("stats", out, "--json").stdout)
     assert stats["kinds"]["data"]["docs"] == manifest["conservation"]["kept"]
     assert {"title", "lang", "lang_score", "gopher_stop_words", "badword_ratio"} <= set(stats["kinds"]["data"]["columns"])
+    # per-entity PII counts: a column each with its sum, and the pii step's funnel counters
+    pii_total = stats["kinds"]["data"]["columns"]["pii_total"]
+    assert pii_total["sum"] == sum(v for k, v in funnel["pii"].get("counters", {}).items() if k.startswith("entities/"))
+    assert stats["kinds"]["data"]["columns"]["pii_email_address"]["sum"] >= 1  # the example pages hold addresses
     reason = next(iter(funnel["quality"]["rejected"]))
     head = [json.loads(line) for line in curate_cli("head", out, "--reason", reason, "--json").stdout.splitlines()]
     assert head and all(row["reason"] == reason for row in head)
