@@ -41,7 +41,7 @@ def cli():
     curate stats out/web                   documents, bytes, column distributions, the funnel
     curate head out/web --rejected         read documents, kept or rejected
     curate validate pipelines/web.yaml     check a pipeline without running it
-    curate eval extraction|langid ...      measure a stage on labelled data, beside published numbers
+    curate eval extraction|langid|pii ...  measure a stage on labelled data, beside published numbers
     curate quality-model train ...         train the fastText quality classifier the quality_model stage uses
     curate train out/text --config ...     train the GPT on curated shards (also sample, evaluate, ...)
     """
@@ -141,6 +141,11 @@ def _print_funnel(manifest: dict) -> None:
         if entry["rejected"]:
             reasons = ", ".join(f"{reason} {r['docs']:,}" for reason, r in entry["rejected"].items())
             out.print(f"[bold]{entry['step']}[/bold] rejected: {reasons}", highlight=False)
+    # a step's own counters (pii's spans per entity, langid's languages, ...), one line per step as the reasons
+    for entry in manifest["funnel"]:
+        if entry.get("counters"):
+            counters = ", ".join(f"{name} {value:,}" for name, value in entry["counters"].items())
+            out.print(f"[bold]{entry['step']}[/bold] counted: {counters}", highlight=False)
     c = manifest["conservation"]
     mark = "ok" if c["ok"] else "MISMATCH"
     created = f" + created {c['created']:,}" if c.get("created") else ""
@@ -189,6 +194,8 @@ def stats(output, as_json):
                     f" ({col['distinct']} distinct)" if col["distinct"] > 6 else "")
             else:
                 desc = f"mean {col['mean']:.3g}  p5 {col.get('p5', 0):.3g}  p50 {col.get('p50', 0):.3g}  p95 {col.get('p95', 0):.3g}"
+                if "sum" in col:
+                    desc += f"  sum {col['sum']:,}"
             table.add_row(name, desc)
         out.print(table)
     if "funnel" in result:
@@ -233,6 +240,7 @@ EVAL_COMMANDS = {
     "extraction": "curate.evaluation.extraction:command",
     "langid": "curate.evaluation.langid:command",
     "dedup": "curate.evaluation.dedup:command",
+    "pii": "curate.evaluation.pii:command",
 }
 
 # other command groups that live beside the stage they serve

@@ -57,6 +57,8 @@ def _kind_stats(dataset: ds.Dataset) -> dict:
             if values.size:
                 stats["columns"][field.name] = {
                     "count": int(values.size), "mean": float(values.mean()),
+                    # a total is what counts mean (pii_* spans, badword_count): how many in all
+                    **({"sum": int(values.sum())} if pa.types.is_integer(field.type) else {}),
                     **{f"p{int(q * 100)}": float(v) for q, v in zip(NUMERIC_QUANTILES, np.quantile(values, NUMERIC_QUANTILES))},
                 }
         elif pa.types.is_string(field.type) or pa.types.is_boolean(field.type):

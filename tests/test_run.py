@@ -89,7 +89,7 @@ def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):
     assert manifest["conservation"]["ok"] and manifest["inputs"][0]["bytes"] > 0
     funnel = {step["step"]: step for step in manifest["funnel"]}
     assert list(funnel) == ["warc", "extract", "clean", "langid", "quality", "harmful", "exact_dedup", "minhash_dedup",
-                            "split", "decontaminate", "writer"]
+                            "pii", "split", "decontaminate", "writer"]
     assert manifest["versions"]["datatrove"] and manifest["config"]["input"]["format"] == "warc"
     # each stage takes what the one before let through; extraction and the quality rules reject with reasons
     steps = manifest["funnel"]
@@ -101,6 +101,11 @@ def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):
     assert {"title", "lang", "lang_score", "gopher_stop_words", "badword_ratio", "dup_cluster_size",
             "split"} <= set(stats["kinds"]["train"]["columns"])
     assert all(manifest["output"][s]["docs"] > 0 for s in ("train", "val", "test"))
+    # per-entity PII counts: a column each with its sum, and the pii step's funnel counters
+    kept = [stats["kinds"][s]["columns"] for s in ("train", "val", "test")]
+    entities = sum(v for k, v in funnel["pii"].get("counters", {}).items() if k.startswith("entities/"))
+    assert sum(columns["pii_total"]["sum"] for columns in kept if "pii_total" in columns) == entities
+    assert sum(columns.get("pii_email_address", {}).get("sum", 0) for columns in kept) >= 1  # the pages hold addresses
     reason = next(iter(funnel["quality"]["rejected"]))
     head = [json.loads(line) for line in curate_cli("head", out, "--reason", reason, "--json").stdout.splitlines()]
     assert head and all(row["reason"] == reason for row in head)

@@ -21,6 +21,7 @@ STAGES: dict[str, str] = {
     "minhash_dedup": "curate.stages.minhash_dedup:MinhashDedup",
     "split": "curate.stages.split:Split",
     "decontaminate": "curate.stages.decontaminate:Decontaminate",
+    "pii": "curate.stages.pii:PiiRedaction",
 }
 
 
