@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
 from __future__ import annotations
 
 import json
+import os
 import math
 
 import click
@@ -40,6 +41,8 @@ def _run_training(cfg, data, as_json: bool, **kwargs) -> None:
         summary = train(cfg, data, **kwargs)
     except (FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e)) from e
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 reports for all
     for key in ("model", "tokenizer"):
         summary.pop(key)
     result = {k: v for k, v in summary.items() if k != "val_curve"}

@@ -236,6 +236,11 @@ def train(
         elapsed = time.perf_counter() - clock
         stop_now = until_step is not None and step >= until_step
         done = step >= cfg.max_iters or (cfg.max_seconds > 0 and elapsed >= cfg.max_seconds) or stop_now
+        if rt.world_size > 1 and cfg.max_seconds > 0:
+            # each rank's clock differs: rank 0 decides when a time budget ends, or the ranks would hang in DDP
+            flag = torch.tensor([int(done)], device=rt.device)
+            dist.broadcast(flag, src=0)
+            done = bool(flag.item())
         if done or (step % cfg.eval_interval == 0 and step != start_step):
             paused = time.perf_counter()
             evaluate_and_save()

@@ -101,3 +101,33 @@ def test_finetune_with_frozen_layers_changes_only_the_upper_layers(checkpoint, t
     assert all(not torch.equal(before[k], after[k]) for k in trained)
     bad = CliRunner().invoke(finetune_command, [str(checkpoint), "--data", str(out2), "--freeze-layers", "9"])
     assert bad.exit_code == 2
+
+
+@pytest.mark.slow
+def test_ddp_under_torchrun_on_two_cpu_processes(tmp_path, shakespeare_out, shakespeare_text):
+    """Data-parallel training with torchrun (gloo, 2 processes): one report, one checkpoint, a model that learned;
+    a time budget ends on both ranks together (rank 0's clock decides, or DDP would hang)."""
+    import subprocess
+    import sys
+
+    from trainer_testdata import REPO
+
+    def torchrun(out_dir, **extra):
+        overrides = tiny_overrides(out_dir, **{"max_iters": 80, "learning_rate": 3e-3, **extra})
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "model.train",
+                   str(shakespeare_out), *overrides, "--json"]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout)  # rank 0 alone prints: stdout is one JSON object
+
+    summary = torchrun(tmp_path / "ddp")
+    assert summary["step"] == 80 and (tmp_path / "ddp" / "model.safetensors").exists()
+    # 2 processes x batch 8: the tokens per step of a batch of 16
+    metrics = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert metrics and all(m["step"] <= 80 for m in metrics)
+    result = CliRunner().invoke(evaluate_command, [str(tmp_path / "ddp"), "--data", str(shakespeare_out),
+                                                   "--split", "val", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["loss"] < unigram_entropy(shakespeare_text) - 0.3
+    timed = torchrun(tmp_path / "timed", max_iters=100000, max_seconds=3)
+    assert 0 < timed["step"] < 100000
