@@ -143,9 +143,13 @@ def _print_funnel(manifest: dict) -> None:
             out.print(f"[bold]{entry['step']}[/bold] rejected: {reasons}", highlight=False)
     # a step's own counters (pii's spans per entity, langid's languages, ...), one line per step as the reasons
     for entry in manifest["funnel"]:
-        if entry.get("counters"):
-            counters = ", ".join(f"{name} {value:,}" for name, value in entry["counters"].items())
+        counters = ", ".join(f"{name} {value:,}" for name, value in entry.get("counters", {}).items() if value)
+        if counters:
             out.print(f"[bold]{entry['step']}[/bold] counted: {counters}", highlight=False)
+    sizes = [f"{kind} {totals['docs']:,} docs / {totals.get('tokens', 0):,} tokens"
+             for kind, totals in manifest.get("output", {}).items() if kind in ("train", "val", "test")]
+    if sizes:
+        out.print("splits: " + ", ".join(sizes), highlight=False)
     c = manifest["conservation"]
     mark = "ok" if c["ok"] else "MISMATCH"
     created = f" + created {c['created']:,}" if c.get("created") else ""
