@@ -319,6 +319,8 @@ def command(data_dir, threshold, bands, rows, optimal, num_perm, ngram, unit, se
         rejected = r["timing"]["rejected_by_verification"] + r["timing"]["rejected_by_signature"]
         click.echo(f"{'':<12} {rejected} of {r['timing']['candidate_pairs']} candidate pairs rejected; kept: "
                    f"{MODES[name]}")
+    click.echo("the minhash_dedup stage's default is `verify: signature` (the signature rows); `verify: exact` is the "
+               "verified rows, `verify: none` the unverified rows")
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result, indent=2))
