@@ -9,6 +9,7 @@ The Python API and `curate run` are the same code:
     assert result.manifest["conservation"]["ok"]
 """
 
+import hashlib
 import io
 import json
 import sys
@@ -131,14 +132,16 @@ class Pipeline:
         writer = ShardWriter(output, columns, max_rows_per_shard=out.max_rows_per_shard,
                              max_bytes_per_shard=out.max_bytes_per_shard,
                              compression=None if out.compression == "none" else out.compression)
-        return plan_phases(reader, stages, writer, tasks, self.work_dir(output, stages), columns)
+        self.work_root = self.work_dir(output, stages)
+        return plan_phases(reader, stages, writer, tasks, self.work_root, columns)
 
     def work_dir(self, output: str, stages: list[PipelineStep]) -> str:
         """Where GlobalStages keep their files and the spilled documents: executor.work_dir, else OUT/.work.
         The dedup phases read and write these files directly, so they must be on a filesystem every worker sees."""
         configured = self.config.executor.work_dir
-        if configured:
-            return configured
+        if configured:  # one subfolder per output, so that runs sharing a work_dir never meet
+            digest = hashlib.sha1(get_datafolder(output).resolve_paths("").encode()).hexdigest()[:12]
+            return f"{configured.rstrip('/')}/curate-{digest}"
         folder = get_datafolder(output)
         if not _is_local(folder) and any(isinstance(stage, GlobalStage) for stage in stages):
             names = ", ".join(stage.name for stage in stages if isinstance(stage, GlobalStage))
@@ -157,15 +160,17 @@ class Pipeline:
         workers = max(1, min(workers or executor_cfg.workers, tasks))
         limit = self.config.input.limit if limit is None else limit
         out = get_datafolder(output)
+        resolved = self.config.model_dump(mode="json")
+        resolved["output"]["path"] = output
+        phases = self.build(files, fmt, output, tasks, limit)  # every config error is raised here, before any write
         if force:
             for name in (*OUTPUT_KINDS, "logs", WORK_DIR):
                 if out.isdir(name):
                     out.rm(name, recursive=True)
             if out.isfile("manifest.json"):
                 out.rm("manifest.json")
-        resolved = self.config.model_dump(mode="json")
-        resolved["output"]["path"] = output
-        phases = self.build(files, fmt, output, tasks, limit)  # every config error is raised here, before any write
+        if not out.isfile("logs/run.json"):  # a fresh run: nothing an earlier, abandoned run left may be reused
+            _remove_folder(self.work_root)
         _check_same_run(out, resolved, fmt, files, tasks, limit)
         logs = get_datafolder(out.resolve_paths("logs"))
         started = _now()
@@ -193,8 +198,8 @@ class Pipeline:
         with out.open("manifest.json.tmp", "wt") as f:
             json.dump(manifest, f, indent=2, ensure_ascii=False)
         out.mv("manifest.json.tmp", "manifest.json")
-        if not executor_cfg.keep_work and out.isdir(WORK_DIR) and _is_local(out):
-            out.rm(WORK_DIR, recursive=True)
+        if not executor_cfg.keep_work:
+            _remove_folder(self.work_root)
         return RunResult(output, manifest, total_tasks, already_done)
 
     def _executor(self, pipeline, tasks: int, workers: int, logging_dir: str, verbose: bool, depends=None):
@@ -261,6 +266,13 @@ def _stage_summaries(steps: list[PipelineStep], logs, counters: dict[str, dict])
         if summary:
             summaries[step.name] = summary
     return summaries
+
+
+def _remove_folder(path: str) -> None:
+    if path:
+        folder = get_datafolder(path)
+        if folder.isdir(""):
+            folder.fs.rm(folder.path, recursive=True)
 
 
 def _is_local(folder) -> bool:

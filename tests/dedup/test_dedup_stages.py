@@ -169,3 +169,23 @@ def test_kill_between_dedup_phases_then_rerun_equals_uninterrupted(tmp_path, pla
     assert funnel_counts(killed) == funnel_counts(clean.manifest)
     for kind in ("data", "rejected"):
         assert sorted(map(str, read_rows(tmp_path / "killed", kind))) == sorted(map(str, read_rows(tmp_path / "clean", kind)))
+
+
+def test_a_fresh_run_never_reuses_an_abandoned_runs_work_files(tmp_path, planted):
+    folder, _ = planted
+    work = tmp_path / "shared-work"
+    config = {**_config(folder), "executor": {"tasks": 3, "work_dir": str(work), "keep_work": True}}
+    first = run_pipeline(config, tmp_path / "out")
+    kept = sorted(r["id"] for r in read_rows(tmp_path / "out", "data"))
+    assert len(list(work.iterdir())) == 1  # one subfolder per output
+    # the same output folder, its logs gone (an abandoned run), now fed only the first input file: the pairs and
+    # clusters left in the work folder belong to the other input and must not be used
+    import shutil
+
+    shutil.rmtree(tmp_path / "out")
+    config["input"]["paths"] = [str(folder / "part-0.jsonl")]
+    second = run_pipeline(config, tmp_path / "out")
+    alone = run_pipeline({**config, "executor": {"tasks": 3}}, tmp_path / "alone")
+    assert funnel_counts(second.manifest) == funnel_counts(alone.manifest) != funnel_counts(first.manifest)
+    assert sorted(r["id"] for r in read_rows(tmp_path / "out", "data")) == \
+        sorted(r["id"] for r in read_rows(tmp_path / "alone", "data")) != kept
