@@ -245,7 +245,8 @@ def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, tr
                         "train_docs": len(texts), "train_bytes": sum(len(t.encode("utf-8")) for t in texts),
                         "held_out_removed": removed, "runs": runs, "summary": summarize(runs, set_names)})
     ablation = {
-        "pipeline": str(pipeline_file), "budget_tokens": budget_tokens, "seeds": list(range(cfg.seed, cfg.seed + seeds)),
+        "pipeline": str(pipeline_file), "budget_tokens": budget_tokens,
+        "seeds": list(range(cfg.seed, cfg.seed + seeds)),
         "train_config": train_config, "overrides": list(overrides), "full_output": str(full_output),
         "eval_sets": [{"name": s.name, "docs": len(s.texts), "bytes": s.bytes} for s in sets],
         "variants": results, "verdict": verdict(results, set_names),

@@ -270,9 +270,12 @@ def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_
 
     _quiet_datatrove(False)
     out_dir = out_dir or str(Path("out/ablate") / Path(pipeline_file).stem)
+    def log(line):
+        err.print(line, highlight=False, markup=False)
+
     try:
         result = run_ablation(pipeline_file, budget_tokens, out_dir, train_config, list(overrides), list(references),
-                              seeds, leave_one_out, workers, force, log=lambda line: err.print(line, highlight=False))
+                              seeds, leave_one_out, workers, force, log=log)
     except (ConfigError, ValueError, FileNotFoundError) as error:
         raise ConfigExit(str(error)) from None
     if as_json:

@@ -42,6 +42,8 @@ def ablation_section(ablation: dict) -> str:
                 *(f"{r['eval'][s['name']]['unknown_token_share']:.2%}" for s in ablation["eval_sets"])]
                for name, r in runs]
     sets = [s["name"] for s in ablation["eval_sets"]]
+    run_headers = ["variant", "seed", "steps", "tokens", "seconds", "vocab", *sets,
+                   *(f"unknown tokens: {s}" for s in sets)]
     eval_rows = [[s["name"], s["docs"], s["bytes"]] for s in ablation["eval_sets"]]
     verdict = "".join(f"<li>{esc(line)}</li>" for line in ablation.get("verdict", []))
     return (f'<h2 id="ablation">Ablation: what the curation is worth to a model</h2>'
@@ -53,4 +55,4 @@ def ablation_section(ablation: dict) -> str:
             f"<h3>evaluation sets (the same text for every variant)</h3>"
             f"{table(['set', 'docs', 'bytes'], eval_rows, {1, 2})}{image(curve, 'ablation curves')}"
             f"<h3>every run</h3>"
-            f"{table(['variant', 'seed', 'steps', 'tokens', 'seconds', 'vocab', *sets, *(f'unknown tokens: {s}' for s in sets)], per_run, {2, 3, 4, 5})}")
+            f"{table(run_headers, per_run, {2, 3, 4, 5})}")

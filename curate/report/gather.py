@@ -104,7 +104,8 @@ def gather(output: str | Path, max_values: int = MAX_VALUES) -> ReportData:
     manifest = load_manifest(output)
     kept, rejected = shard_dataset(output, KEPT_KINDS), shard_dataset(output, ("rejected",))
     data = ReportData(output=str(output), manifest=manifest, funnel=manifest.get("funnel") or [],
-                      kept_docs=kept.count_rows() if kept else 0, rejected_docs=rejected.count_rows() if rejected else 0)
+                      kept_docs=kept.count_rows() if kept else 0,
+                      rejected_docs=rejected.count_rows() if rejected else 0)
     data.signals = gather_signals(kept, rejected, manifest.get("config") or {}, max_values)
     data.languages_after = value_counts(kept, "lang")
     data.languages_before = data.languages_after + value_counts(rejected, "lang")

@@ -79,8 +79,8 @@ def funnel_section(data: ReportData) -> str:
     rows = []
     for s in steps:
         rejected = s.get("rejected") or {}
-        row = [s.get("step"), s.get("docs_in", 0), s.get("docs_out", 0), sum(r.get("docs", 0) for r in rejected.values()),
-               s.get("bytes_in", 0), s.get("bytes_out", 0)]
+        row = [s.get("step"), s.get("docs_in", 0), s.get("docs_out", 0),
+               sum(r.get("docs", 0) for r in rejected.values()), s.get("bytes_in", 0), s.get("bytes_out", 0)]
         row += [s.get("tokens_in"), s.get("tokens_out")] if has_tokens else []
         row += [s.get("seconds", 0.0), ", ".join(f"{reason} {r.get('docs', 0):,}" for reason, r in rejected.items())]
         rows.append(row)

@@ -138,6 +138,33 @@ def test_outputs_where_nothing_or_everything_is_rejected(tmp_path):
     assert len(images(page)) >= 5 and "kept <b>0</b>" in page
 
 
+def test_manifest_keys_of_newer_and_older_runs(web, tmp_path):
+    """The engine's coming keys (tokens in the funnel, split folders, stage summaries, phases) are shown; an old
+    manifest with none of the optional keys still renders."""
+    out, manifest, _ = web
+    newer = tmp_path / "newer"
+    shutil.copytree(out, newer)
+    (newer / "data").rename(newer / "train")  # as after a split stage (here: every kept document in train)
+    manifest = json.loads(json.dumps(manifest))
+    for step in manifest["funnel"]:
+        step["tokens_in"], step["tokens_out"] = step["bytes_in"] // 4, step["bytes_out"] // 4
+    manifest["output"]["train"] = manifest["output"].pop("data")
+    manifest["stages"] = {"decontaminate": {"sources": {"alice": {"ngrams": 1234}}, "contaminated_docs": 2,
+                                            "rate": 0.087}}
+    manifest["phases"] = [{"name": "minhash_signatures", "tasks": 2, "seconds": 1.5, "peak_rss_mb": 321.0}]
+    (newer / "manifest.json").write_text(json.dumps(manifest))
+    page = build_report(newer).read_text()
+    header = [th.text_content() for th in lxml_html.fromstring(page).get_element_by_id("funnel-table").iter("th")]
+    assert header[6:8] == ["tokens in", "tokens out"]
+    assert [as_int(r[6]) for r in funnel_rows(page)] == [s["tokens_in"] for s in manifest["funnel"]]
+    assert "sources.alice.ngrams" in page and "contaminated_docs" in page and "minhash_signatures" in page
+    assert "No split stage ran" not in page and "No decontaminate stage ran" not in page
+    older = {"funnel": manifest["funnel"][:1]}  # nothing else: no config, versions, output, conservation
+    (newer / "manifest.json").write_text(json.dumps(older))
+    page = build_report(newer).read_text()
+    assert "No split stage ran" in page and len(images(page)) >= 3
+
+
 def test_missing_manifest_is_a_clear_error(tmp_path):
     with pytest.raises(ReportError, match="no manifest; run `curate run`"):
         build_report(tmp_path)
