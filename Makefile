@@ -34,7 +34,7 @@ demo: install
 	$(BIN)/curate sample runs/demo --prompt "The " --max-new-tokens 300 --seed 1
 
 # optional, a few minutes on 2 cores: does curation make a better model? The web pipeline raw (extraction only)
-# and in full, the same GPT (nanoGPT's CPU recipe) trained twice (two seeds) on each with the same token budget,
+# and in full, the same GPT (the 95 s CPU preset) trained twice (two seeds) on each with the same token budget,
 # scored in bits per byte on the curated test split (20% of the kept pages: there are only 23) and on a clean
 # public-domain book, Alice in Wonderland through the text pipeline (the smaller of the two bundled books: scoring
 # is a pass over every byte). Writes out/ablate/web/{ablation.json,report.html}.

@@ -245,7 +245,7 @@ def report(output, html_path, ablation):
 @click.option("--budget-tokens", type=click.IntRange(min=1), required=True,
               help="Training tokens per run, the same for every variant.")
 @click.option("--config", "train_config", type=click.Path(exists=True, dir_okay=False),
-              help="Trainer preset [model/configs/shakespeare_char_cpu.yaml].")
+              help="Trainer preset [model/configs/shakespeare_char_cpu_95s.yaml].")
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
               help="Clean reference text to evaluate on too: a .txt file, a folder of them, or a curate output "
                    "(repeatable). It must not be in the pipeline's input.")
@@ -278,6 +278,9 @@ def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_
                               seeds, leave_one_out, workers, force, log=log)
     except (ConfigError, ValueError, FileNotFoundError) as error:
         raise ConfigExit(str(error)) from None
+    except Exception as error:  # a pipeline task or a training run failed
+        err.print(f"[red]ablation failed:[/red] {type(error).__name__}: {error}", highlight=False)
+        sys.exit(1)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

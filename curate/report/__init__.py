@@ -34,7 +34,9 @@ def build_report(output: str | Path, html_path: str | Path | None = None, ablati
         except ValueError as error:
             raise ReportError(f"{output / ABLATION_FILE}: cannot read it: {error}") from None
         html_path = html_path or output / "report.html"
-        output = Path(ablation["full_output"])
+        # the ablation folder's own copy first: ablation.json's path may be relative to another directory
+        copy = output / "variants" / "full"
+        output = copy if copy.is_dir() else Path(ablation["full_output"])
     html_path = Path(html_path or output / "report.html")
     page = render(gather(output), ablation_section(ablation) if ablation else "")
     html_path.parent.mkdir(parents=True, exist_ok=True)

@@ -179,7 +179,8 @@ def run_section(data: ReportData) -> str:
     started, finished = m.get("started"), m.get("finished")
     timing = [["started", started], ["finished", finished]]
     try:
-        timing.append(["wall seconds", (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).seconds])
+        wall = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+        timing.append(["wall seconds", wall.total_seconds()])
     except (TypeError, ValueError):
         pass
     executor = m.get("executor") or {}

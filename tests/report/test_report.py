@@ -123,6 +123,7 @@ def test_outputs_where_nothing_or_everything_is_rejected(tmp_path):
         (books / book.name).write_text(book.read_text()[:40_000])
     config = pipeline("text.yaml")
     config["input"]["paths"] = [str(books)]
+    config["executor"] = {"workers": 1}  # in this process: the second run reuses the loaded language models
     run_pipeline(config, tmp_path / "none")
     page = build_report(tmp_path / "none").read_text()
     assert "No document was rejected." in page and len(images(page)) >= 5
