@@ -129,7 +129,8 @@ def diversity_section(data: ReportData) -> str:
         rows = [[key, count, after.get(key, 0), f"{after.get(key, 0) / count:.0%}" if count else ""]
                 for key, count in top]
         chart = plots.before_after(dict(before), dict(after), f"top {TOP_N} {title}s, documents", TOP_N)
-        parts.append(f"<h3>{esc(title)}s: {len(after):,} kept of {len(before):,} seen</h3>{image(chart, title)}"
+        seen, kept = ([k for k in counts if not k.startswith("(")] for counts in (before, after))  # not "(no URL)"
+        parts.append(f"<h3>{esc(title)}s: {len(kept):,} kept of {len(seen):,} seen</h3>{image(chart, title)}"
                      f"{table([title, 'before', 'after', 'kept'], rows, {1, 2})}")
     return "".join(parts)
 
