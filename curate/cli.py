@@ -43,6 +43,8 @@ def cli():
     curate validate pipelines/web.yaml     check a pipeline without running it
     curate eval extraction|langid|pii ...  measure a stage on labelled data, beside published numbers
     curate quality-model train ...         train the fastText quality classifier the quality_model stage uses
+    curate report out/web                  one HTML page: funnel, signals, diversity, examples, config
+    curate ablate pipelines/web.yaml ...   train the same GPT on raw and curated data; compare bits per byte
     curate train out/text --config ...     train the GPT on curated shards (also sample, evaluate, ...)
     """
 
@@ -232,6 +234,76 @@ def head(output, n, rejected, reason, chars, as_json):
         out.print(text[:chars], markup=False, highlight=False)
         if len(text) > chars:
             out.print(f"[dim]... ({len(text):,} chars)[/dim]")
+
+
+@cli.command()
+@click.argument("output", type=click.Path())
+@click.option("--out", "html_path", type=click.Path(dir_okay=False), help="Where to write it [OUTPUT/report.html].")
+@click.option("--ablation", type=click.Path(exists=True, dir_okay=False),
+              help="A `curate ablate` ablation.json: adds its table and curves.")
+def report(output, html_path, ablation):
+    """Write the data-quality report of OUTPUT: one self-contained HTML file (charts embedded, works offline).
+
+    OUTPUT is a `curate run` output folder, or a `curate ablate` folder (the full pipeline's output with the
+    ablation's results)."""
+    from curate.report import ReportError, build_report
+
+    try:
+        path = build_report(output, html_path, json.loads(open(ablation).read()) if ablation else None)
+    except ReportError as error:
+        raise ConfigExit(str(error)) from None
+    out.print(f"report: {path}")
+
+
+@cli.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--budget-tokens", type=click.IntRange(min=1), required=True,
+              help="Training tokens per run, the same for every variant.")
+@click.option("--config", "train_config", type=click.Path(exists=True, dir_okay=False),
+              help="Trainer preset [model/configs/shakespeare_char_cpu_95s.yaml].")
+@click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
+              help="Clean reference text to evaluate on too: a .txt file, a folder of them, or a curate output "
+                   "(repeatable). It must not be in the pipeline's input.")
+@click.option("--seeds", default=2, show_default=True, type=click.IntRange(min=1), help="Training runs per variant.")
+@click.option("--leave-one-out", is_flag=True, help="Also run the full pipeline without each stage in turn.")
+@click.option("--out", "out_dir", default=None, help="Ablation folder [out/ablate/<pipeline name>].")
+@click.option("--workers", type=click.IntRange(min=1), help="Pipeline tasks run at once.")
+@click.option("--force", is_flag=True, help="Re-run the pipelines instead of reusing finished variant runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print ablation.json.")
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_one_out, out_dir, workers, force,
+           as_json, overrides):
+    """Run PIPELINE_FILE raw (extraction only) and in full, train the same GPT with the same seeds and token budget
+    on each training split, and compare bits per byte on the curated test split and the references.
+
+    KEY=VALUE overrides the trainer preset (n_layer=2 test_fraction=0.2 ...). Writes ablation.json and report.html."""
+    from pathlib import Path
+
+    from curate.ablation import run_ablation
+    from curate.config import ConfigError
+    from curate.report.ablation import ablation_markdown
+
+    _quiet_datatrove(False)
+    out_dir = out_dir or str(Path("out/ablate") / Path(pipeline_file).stem)
+    def log(line):
+        err.print(line, highlight=False, markup=False)
+
+    try:
+        result = run_ablation(pipeline_file, budget_tokens, out_dir, train_config, list(overrides), list(references),
+                              seeds, leave_one_out, workers, force, log=log)
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        raise ConfigExit(str(error)) from None
+    except Exception as error:  # a pipeline task or a training run failed
+        err.print(f"[red]ablation failed:[/red] {type(error).__name__}: {error}", highlight=False)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    out.print("bits per byte, lower is better; mean ± half the spread over seeds; vs raw: change in the mean")
+    click.echo(ablation_markdown(result))
+    for line in result["verdict"]:
+        out.print(line, highlight=False)
+    out.print(f"ablation: {out_dir}/ablation.json  report: {result['report']}")
 
 
 @cli.group("eval")

@@ -1,0 +1,225 @@
+"""Everything the report shows, gathered from OUT/manifest.json and the shards, column by column.
+
+Shards are read with pyarrow one column (or a few) at a time, batch by batch: the text of a big output is never
+held in memory. A numeric column of more than `max_values` rows is sampled every k-th row (k chosen from the row
+count in the Parquet footers), so a histogram of a billion documents costs what one of a million does. Every key
+of the manifest may be missing (older outputs, pipelines without dedup, split or decontamination stages).
+"""
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from curate.report.signals import NOT_SIGNALS, Threshold, group_of, thresholds
+
+KEPT_KINDS = ("data", "train", "val", "test")  # kept documents: OUT/data/, or OUT/train|val|test/ after a split
+MAX_VALUES = 200_000  # per column and kind: enough for a smooth histogram
+EXAMPLES_PER_REASON = 3
+EXAMPLE_CHARS = 600
+TOP_N = 15
+
+
+class ReportError(ValueError):
+    """OUT is not a curate output folder, or its manifest cannot be read."""
+
+
+@dataclass
+class Signal:
+    column: str
+    group: str
+    owner: str | None  # the stage that writes the column (None: not known)
+    kept: np.ndarray
+    rejected_here: np.ndarray  # rejected by the owning stage
+    rejected_other: np.ndarray  # rejected by a later step (or, owner unknown, by any step)
+    thresholds: list[Threshold]
+    sampled_every: int = 1  # 1: every row
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.concatenate([self.kept, self.rejected_here, self.rejected_other])
+
+
+@dataclass
+class Example:
+    id: str
+    url: str | None
+    rejected_by: str | None
+    reason: str | None
+    value: float | None
+    detail: str | None
+    text: str  # truncated to EXAMPLE_CHARS
+    chars: int
+
+
+@dataclass
+class ReportData:
+    output: str
+    manifest: dict
+    funnel: list[dict]
+    kept_docs: int
+    rejected_docs: int
+    signals: list[Signal] = field(default_factory=list)
+    languages_before: Counter = field(default_factory=Counter)
+    languages_after: Counter = field(default_factory=Counter)
+    domains_label: str = "domain"  # "domain" (from url) or "source" (inputs without URLs)
+    domains_before: Counter = field(default_factory=Counter)
+    domains_after: Counter = field(default_factory=Counter)
+    splits: dict[str, dict] = field(default_factory=dict)
+    examples: dict[str, list[Example]] = field(default_factory=dict)  # reason -> examples
+    kept_examples: list[Example] = field(default_factory=list)
+
+
+def load_manifest(output: str | Path) -> dict:
+    path = Path(output) / "manifest.json"
+    if not Path(output).is_dir():
+        raise ReportError(f"{str(output)!r} is not a curate output folder (no such directory)")
+    if not path.is_file():
+        raise ReportError(f"{path}: no manifest; run `curate run` into {str(output)!r} first (an interrupted run "
+                          f"writes its manifest when re-run to the end)")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ReportError(f"{path}: cannot read the manifest: {error}") from None
+
+
+def shard_dataset(output: str | Path, kinds: tuple[str, ...]) -> ds.Dataset | None:
+    files = [str(f) for kind in kinds for f in sorted((Path(output) / kind).glob("*.parquet"))]
+    if not files:
+        return None
+    try:
+        return ds.dataset(files, format="parquet")
+    except (OSError, pa.ArrowInvalid) as error:
+        raise ReportError(f"cannot read the shards of {output}: {error}") from None
+
+
+def gather(output: str | Path, max_values: int = MAX_VALUES) -> ReportData:
+    manifest = load_manifest(output)
+    kept, rejected = shard_dataset(output, KEPT_KINDS), shard_dataset(output, ("rejected",))
+    data = ReportData(output=str(output), manifest=manifest, funnel=manifest.get("funnel") or [],
+                      kept_docs=kept.count_rows() if kept else 0,
+                      rejected_docs=rejected.count_rows() if rejected else 0)
+    data.signals = gather_signals(kept, rejected, manifest.get("config") or {}, max_values)
+    data.languages_after = value_counts(kept, "lang")
+    data.languages_before = data.languages_after + value_counts(rejected, "lang")
+    domain_column = "url" if has_column(kept, "url") or has_column(rejected, "url") else "source"
+    data.domains_label = "domain" if domain_column == "url" else "source"
+    transform = domains if domain_column == "url" else None
+    data.domains_after = value_counts(kept, domain_column, transform, null="(no URL)")
+    data.domains_before = data.domains_after + value_counts(rejected, domain_column, transform, null="(no URL)")
+    data.splits = {kind: stats for kind, stats in (manifest.get("output") or {}).items() if kind in KEPT_KINDS[1:]}
+    data.examples = gather_examples(rejected)
+    data.kept_examples = [to_example(row) for row in head(kept, EXAMPLES_PER_REASON)]
+    return data
+
+
+def has_column(dataset: ds.Dataset | None, column: str) -> bool:
+    return dataset is not None and column in dataset.schema.names
+
+
+def numeric_columns(dataset: ds.Dataset | None) -> list[str]:
+    if dataset is None:
+        return []
+    return [f.name for f in dataset.schema
+            if (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)) and f.name not in NOT_SIGNALS]
+
+
+def column_values(dataset: ds.Dataset | None, column: str, every: int, owner: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The finite values of a numeric column (every `every`-th row; "text_chars": the text's length), split into
+    (rows rejected by stage `owner`, the other rows). Without `owner` every row is in the second array."""
+    empty = (np.empty(0), np.empty(0))
+    if dataset is None or (column != "text_chars" and column not in dataset.schema.names):
+        return empty
+    source = "text" if column == "text_chars" else column
+    by_owner = owner is not None and "rejected_by" in dataset.schema.names
+    here, other, offset = [], [], 0
+    for batch in dataset.to_batches(columns=[source, "rejected_by"] if by_owner else [source], batch_size=8192):
+        first = (-offset) % every  # the rows whose global index is a multiple of `every`
+        offset += batch.num_rows
+        if first >= batch.num_rows:
+            continue
+        if every > 1:
+            batch = batch.take(pa.array(range(first, batch.num_rows, every)))
+        array = pc.utf8_length(batch.column(0)) if column == "text_chars" else batch.column(0)
+        values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=float)
+        finite = np.isfinite(values)
+        mine = np.zeros(len(values), dtype=bool)
+        if by_owner:  # "quality" also owns "quality#2", a second quality stage
+            names = batch.column(1)
+            mine = np.asarray(pc.fill_null(pc.or_(pc.equal(names, owner), pc.starts_with(names, owner + "#")),
+                                           False).to_numpy(zero_copy_only=False), dtype=bool)
+        here.append(values[finite & mine])
+        other.append(values[finite & ~mine])
+    return (np.concatenate(here) if here else np.empty(0)), (np.concatenate(other) if other else np.empty(0))
+
+
+def gather_signals(kept: ds.Dataset | None, rejected: ds.Dataset | None, config: dict, max_values: int) -> list[Signal]:
+    columns = list(dict.fromkeys(numeric_columns(kept) + numeric_columns(rejected)))
+    rows = max((kept.count_rows() if kept else 0), (rejected.count_rows() if rejected else 0), 1)
+    every = max(1, math.ceil(rows / max_values))
+    signals = []
+    for column in [*columns, "text_chars"]:
+        group, owner = ("document length", None) if column == "text_chars" else group_of(column)
+        _, kept_values = column_values(kept, column, every)
+        here, other = column_values(rejected, column, every, owner)
+        if kept_values.size + here.size + other.size == 0:
+            continue  # the stage never measured it (every document was rejected before, or the column is null)
+        signals.append(Signal(column, group, owner, kept_values, here, other, thresholds(column, config), every))
+    return signals
+
+
+# scheme://[user@][www.]HOST[:port][/...]: the host, vectorised (a billion URLs through urlsplit would take hours)
+HOST = r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?(?:www\.)?(?P<host>[^/:?#]+)"
+
+
+def domains(urls: pa.Array) -> pa.Array:
+    """The host of each URL, lower-cased, without "www."; null for a missing or unparsable URL."""
+    return pc.utf8_lower(pc.struct_field(pc.extract_regex(urls, HOST), [0]))
+
+
+def value_counts(dataset: ds.Dataset | None, column: str, transform=None, null: str = "(not measured)") -> Counter:
+    """How often each value of a string column (through `transform`, an array function) occurs; null counts as
+    `null`, and so does every row when the column is absent."""
+    counts: Counter = Counter()
+    if not has_column(dataset, column):
+        if dataset is not None:
+            counts[null] = dataset.count_rows()
+        return counts
+    for batch in dataset.to_batches(columns=[column], batch_size=65536):
+        array = batch.column(0) if transform is None else transform(batch.column(0))
+        for item in pc.value_counts(array).to_pylist():
+            value = item["values"]
+            counts[str(value) if value is not None else null] += item["counts"]
+    return counts
+
+
+EXAMPLE_COLUMNS = ("id", "url", "rejected_by", "reason", "reason_value", "reason_detail", "text")
+
+
+def head(dataset: ds.Dataset | None, n: int, flt=None) -> list[dict]:
+    if dataset is None:
+        return []
+    columns = [c for c in EXAMPLE_COLUMNS if c in dataset.schema.names]
+    return dataset.head(n, columns=columns, filter=flt).to_pylist() if flt is not None else \
+        dataset.head(n, columns=columns).to_pylist()
+
+
+def to_example(row: dict) -> Example:
+    text = row.get("text") or ""
+    return Example(id=str(row.get("id")), url=row.get("url"), rejected_by=row.get("rejected_by"),
+                   reason=row.get("reason"), value=row.get("reason_value"), detail=row.get("reason_detail"),
+                   text=text[:EXAMPLE_CHARS], chars=len(text))
+
+
+def gather_examples(rejected: ds.Dataset | None) -> dict[str, list[Example]]:
+    """A few rejected documents for each reason, most frequent reason first."""
+    reasons = value_counts(rejected, "reason")
+    return {reason: [to_example(row) for row in head(rejected, EXAMPLES_PER_REASON, ds.field("reason") == reason)]
+            for reason, _ in reasons.most_common() if reason != "(not measured)"}
