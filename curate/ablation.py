@@ -1,7 +1,7 @@
 """`curate ablate`: does curation make a better model? Train the same GPT on raw and curated data and compare.
 
-    variants   raw (extraction only), full (every stage), and with --leave-one-out the full pipeline minus one
-               stage; each is a normal pipeline run into ABL/variants/<name>/ (resumable)
+    variants   raw (extraction, chunk and split only), full (every stage), and with --leave-one-out the full
+               pipeline minus one stage; each is a normal pipeline run into ABL/variants/<name>/ (resumable)
     eval sets  the full run's `test` split (the curated held-out documents) and any reference text; the same
                documents for every variant, each variant reading them through its own tokenizer
     training   per variant and seed: a tokenizer trained on the variant's train split, then `model.train` for
@@ -29,6 +29,9 @@ from curate.config import ConfigError
 from curate.pipeline import Pipeline
 
 EXTRACTION_STAGES = ("extract",)  # a raw baseline still needs text out of the HTML
+# stages that shape the data rather than judge it: every variant keeps them, so all variants cut documents the same
+# way (chunk: the evaluation documents' ids are block ids) and split them the same way
+STRUCTURAL_STAGES = ("chunk", "split")
 # the trainer's preset tuned for the lowest loss in a short CPU run (higher learning rate, RoPE, context 128): an
 # ablation's budget is short. Its time limit is replaced by the token budget.
 DEFAULT_TRAIN_CONFIG = "shakespeare_char_cpu_95s.yaml"
@@ -49,15 +52,17 @@ def is_extraction(stage_name: str) -> bool:
 
 def variants(pipeline: Pipeline, leave_one_out: bool = False) -> list[Variant]:
     stages = list(pipeline.config.stages)
-    extraction = [s for s in stages if is_extraction(s.name)]
-    if len(extraction) == len(stages):
-        raise ConfigError(["stages: nothing to ablate: the pipeline has no stage besides extraction"], pipeline.source)
-    result = [Variant("raw", extraction, "extraction only" if extraction else "the input text as read"),
+    kept = [s for s in stages if is_extraction(s.name) or s.name in STRUCTURAL_STAGES]
+    if len(kept) == len(stages):
+        raise ConfigError(["stages: nothing to ablate: the pipeline has no stage besides extraction, chunk and split"],
+                          pipeline.source)
+    described = ", ".join(s.name for s in kept)
+    result = [Variant("raw", kept, f"only {described}" if kept else "the input text as read"),
               Variant("full", stages, "every stage")]
     if leave_one_out:
         names = [s.name.rpartition(".")[2] for s in stages]  # a datatrove step by dotted path: its class name
         for i, stage in enumerate(stages):
-            if not is_extraction(stage.name):
+            if stage not in kept:
                 name = f"without_{names[i]}" + (f"_{i}" if names.count(names[i]) > 1 else "")
                 result.append(Variant(name, stages[:i] + stages[i + 1:], f"every stage but {stage.name}"))
     return result

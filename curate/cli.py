@@ -273,7 +273,7 @@ def report(output, html_path, ablation):
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_one_out, out_dir, workers, force,
            as_json, overrides):
-    """Run PIPELINE_FILE raw (extraction only) and in full, train the same GPT with the same seeds and token budget
+    """Run PIPELINE_FILE raw (only extraction, chunk, split) and in full, train the same GPT with the same seeds and token budget
     on each training split, and compare bits per byte on the curated test split and the references.
 
     KEY=VALUE overrides the trainer preset (n_layer=2 test_fraction=0.2 ...). Writes ablation.json and report.html."""

@@ -25,13 +25,17 @@ def test_variants_raw_full_and_leave_one_out():
     web = Pipeline.from_yaml(REPO / "pipelines" / "web.yaml")
     chosen = variants(web, leave_one_out=True)
     assert [v.name for v in chosen] == ["raw", "full", "without_clean", "without_langid", "without_quality",
-                                        "without_harmful"]
-    assert [s.name for s in chosen[0].stages] == ["extract"]  # the raw baseline still extracts text from HTML
-    assert [s.name for s in chosen[4].stages] == ["extract", "clean", "langid", "harmful"]
+                                        "without_harmful", "without_exact_dedup", "without_minhash_dedup",
+                                        "without_pii", "without_decontaminate"]
+    # the raw baseline still extracts text from HTML, and splits it as the full pipeline does
+    assert [s.name for s in chosen[0].stages] == ["extract", "split"]
+    assert [s.name for s in chosen[4].stages] == ["extract", "clean", "langid", "harmful", "exact_dedup",
+                                                  "minhash_dedup", "pii", "split", "decontaminate"]
     text = Pipeline.from_yaml(REPO / "pipelines" / "text.yaml")
-    assert variants(text)[0].stages == [] and len(variants(text)[1].stages) == 4  # text input: raw = as read
+    # text input: raw = the books as read, cut into the same blocks and split the same way
+    assert [s.name for s in variants(text)[0].stages] == ["chunk", "split"] and len(variants(text)[1].stages) == 10
     only_extract = Pipeline({"input": {"paths": ["x.warc.gz"]}, "stages": [{"extract": {}}], "output": {"path": "o"}})
-    with pytest.raises(ConfigError, match="nothing to ablate"):
+    with pytest.raises(ConfigError, match="nothing to ablate"):  # (only extraction, chunk or split)
         variants(only_extract)
 
 
