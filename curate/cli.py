@@ -34,14 +34,15 @@ def _quiet_datatrove(verbose: bool) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="curate")
 def cli():
-    """curate: raw web pages and text in; clean, deduplicated, leak-free Parquet shards out.
+    """curate: raw web pages and text in; clean, deduplicated, privacy-redacted, leak-free train/val/test Parquet
+    shards out.
 
     \b
     curate run pipelines/web.yaml          run a pipeline (see README: the YAML format)
     curate stats out/web                   documents, bytes, column distributions, the funnel
     curate head out/web --rejected         read documents, kept or rejected
     curate validate pipelines/web.yaml     check a pipeline without running it
-    curate eval extraction|langid|pii ...  measure a stage on labelled data, beside published numbers
+    curate eval extraction|langid|dedup|pii ...  measure a stage on labelled data, beside published numbers
     curate quality-model train ...         train the fastText quality classifier the quality_model stage uses
     curate report out/web                  one HTML page: funnel, signals, diversity, examples, config
     curate ablate pipelines/web.yaml ...   train the same GPT on raw and curated data; compare bits per byte
