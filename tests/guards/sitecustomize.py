@@ -4,8 +4,8 @@ through environment variables. Without those variables it does nothing.
 
 CURATE_GUARD_NETWORK=<log file>   every socket connection (and name lookup) that could leave the machine is refused
     with OSError and written to the log; AF_UNIX sockets and loopback addresses are allowed (multiprocessing's
-    Manager and forkserver talk over AF_UNIX). Each guarded process also writes `armed <pid>` to `<log file>.armed`,
-    so a test can see that the guard reached the workers. A library that catches the error and falls back silently
+    Manager and forkserver talk over AF_UNIX). Each guarded process (started, or forked from a guarded one) writes
+    `armed <pid>` to `<log file>.armed`, so a test can see that the guard reached the workers. A library that catches the error and falls back silently
     still leaves its attempt in the log: that is what tests/test_offline.py asserts on.
 
 CURATE_KILL_AT=<json>   {"event": "write"|"rename", "path": <regex>, "log": <file>}: the first time a process of the
@@ -30,22 +30,23 @@ if os.environ.get("CURATE_GUARD_NETWORK"):
         with open(_LOG, "a") as log:
             log.write(f"{os.getpid()} {what}\n")
 
-    def _local_host(host) -> bool:
+    def _address(host):
+        """(is it this machine, is it a numeric address) for a host as sockets and getaddrinfo take it."""
         if host is None:
-            return True  # getaddrinfo(None, port): the local machine
+            return True, True  # getaddrinfo(None, port): the local machine
         host = host.decode() if isinstance(host, bytes) else str(host)
         if host in ("localhost", "localhost.localdomain", ""):
-            return True
+            return True, False
         try:
-            return ipaddress.ip_address(host.split("%")[0]).is_loopback
+            return ipaddress.ip_address(host.split("%")[0]).is_loopback, True
         except ValueError:
-            return False  # a name: resolving it would ask a DNS server
+            return False, False  # a name: resolving it would ask a DNS server
 
     def _check(sock, address, call: str) -> None:
         if sock.family == getattr(socket, "AF_UNIX", None):
             return
         host = address[0] if isinstance(address, tuple) and address else address
-        if not _local_host(host):
+        if not _address(host)[0]:
             _record(f"{call} {address!r}")
             raise NetworkRefused(f"network access refused by the test guard: {call} {address!r}")
 
@@ -66,7 +67,7 @@ if os.environ.get("CURATE_GUARD_NETWORK"):
 
     def _lookup(original, name):
         def lookup(host, *args, **kwargs):
-            if not _local_host(host):
+            if not any(_address(host)):  # a numeric address needs no lookup: its connect is checked
                 _record(f"{name} {host!r}")
                 raise socket.gaierror(socket.EAI_NONAME, f"name lookup refused by the test guard: {host!r}")
             return original(host, *args, **kwargs)
@@ -76,8 +77,12 @@ if os.environ.get("CURATE_GUARD_NETWORK"):
     socket.getaddrinfo = _lookup(_getaddrinfo, "getaddrinfo")
     socket.gethostbyname = _lookup(_gethostbyname, "gethostbyname")
     socket.gethostbyname_ex = _lookup(_gethostbyname_ex, "gethostbyname_ex")
-    with open(_LOG + ".armed", "a") as armed:
-        armed.write(f"armed {os.getpid()}\n")
+    def _armed() -> None:
+        with open(_LOG + ".armed", "a") as armed:
+            armed.write(f"armed {os.getpid()}\n")
+
+    _armed()
+    os.register_at_fork(after_in_child=_armed)  # a forked worker inherits the guard: say so too
 
 
 if os.environ.get("CURATE_KILL_AT"):
