@@ -104,7 +104,7 @@ class Pipeline:
             return FileReader(files, kind=fmt, limit=limit)
         reader_cls = {"jsonl": JsonlReader, "parquet": ParquetReader, "hf": HuggingFaceReader}[fmt]
         if fmt == "parquet" and not cfg.columns and files:
-            columns = _parquet_columns(files[0], exclude={cfg.text_key, cfg.id_key, "url", "source", "metadata"})
+            columns = _parquet_columns(files, exclude={cfg.text_key, cfg.id_key, "url", "source", "metadata"})
         return reader_cls(files, limit=limit, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns)
 
     def make_stages(self) -> list[PipelineStep]:
@@ -378,16 +378,23 @@ def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks
         json.dump(fingerprint, f, indent=1)
 
 
-def _parquet_columns(file: InputFile, exclude: set[str]) -> dict[str, pa.DataType]:
+def _parquet_columns(files: list[InputFile], exclude: set[str]) -> dict[str, pa.DataType]:
+    """The typed columns of the first input file whose schema can be read. A damaged or empty file is skipped here;
+    the reader rejects it (read_error) without stopping the run."""
     import fsspec
     import pyarrow.parquet as pq
 
-    with fsspec.open(file.url, "rb") as handle:
-        schema = pq.read_schema(handle)
-    simple = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_floating,
-              pa.types.is_boolean, pa.types.is_timestamp)
-    return {f.name: (pa.string() if pa.types.is_large_string(f.type) else f.type) for f in schema
-            if f.name not in exclude and any(test(f.type) for test in simple)}
+    for file in files:
+        try:
+            with fsspec.open(file.url, "rb") as handle:
+                schema = pq.read_schema(handle)
+        except (OSError, pa.ArrowException):
+            continue
+        simple = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_floating,
+                  pa.types.is_boolean, pa.types.is_timestamp)
+        return {f.name: (pa.string() if pa.types.is_large_string(f.type) else f.type) for f in schema
+                if f.name not in exclude and any(test(f.type) for test in simple)}
+    return {}
 
 
 def _now() -> str:
