@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from curate.io.schema import parse_type
+from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 
 FORMATS = ("warc", "jsonl", "parquet", "html", "text", "hf")
 # file name endings that tell the input format when `format` is left out
@@ -62,6 +62,9 @@ class InputConfig(_Strict):
     @classmethod
     def _types(cls, value):
         for name, type_name in value.items():
+            if name in RESERVED_INPUT_FIELDS:
+                raise ValueError(f"{name!r} is a column curate writes itself; an input field of that name is kept as "
+                                 f"'input_{name}' (declare that instead)")
             parse_type(type_name)
         return value
 

@@ -30,7 +30,7 @@ from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, resolve_inputs
 from curate.io.manifest import build_manifest
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
-from curate.io.schema import parse_type
+from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
 from curate.io.warc_reader import WarcReader
 from curate.phases import Phase, plan_phases, run_phases
@@ -104,7 +104,8 @@ class Pipeline:
             return FileReader(files, kind=fmt, limit=limit)
         reader_cls = {"jsonl": JsonlReader, "parquet": ParquetReader, "hf": HuggingFaceReader}[fmt]
         if fmt == "parquet" and not cfg.columns and files:
-            columns = _parquet_columns(files, exclude={cfg.text_key, cfg.id_key, "url", "source", "metadata"})
+            exclude = {cfg.text_key, cfg.id_key, "url", "metadata", *RESERVED_INPUT_FIELDS}
+            columns = _parquet_columns(files, exclude=exclude)
         return reader_cls(files, limit=limit, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns)
 
     def make_stages(self) -> list[PipelineStep]:

@@ -21,12 +21,14 @@ def counters(step) -> dict[str, float]:
     return {name: metric.total for name, metric in step.stats.stats.items()}
 
 
-def assert_funnel(step, live_in: int) -> None:
-    """The step's own funnel: documents in = out + rejected (- created)."""
+def assert_funnel(step, live_in: int, out: list[Document]) -> None:
+    """The step's own funnel: documents in = out + rejected (- created), and the documents it passed on that carry
+    its name as `rejected_by` are exactly those it counted as rejected."""
     counts = counters(step)
     rejected = sum(value for name, value in counts.items() if name.startswith(REJECTED_DOCS))
     assert counts.get(DOCS_IN, 0) == live_in, counts
     assert counts.get(DOCS_OUT, 0) + rejected == live_in + counts.get(DOCS_CREATED, 0), counts
+    assert sum(doc.metadata.get(REJECTED_BY) == step.name for doc in out) == rejected, counts
 
 
 def assert_rejections_named(docs: list[Document]) -> None:

@@ -38,8 +38,9 @@ def read_with_pipeline_reader(fmt: str, folder: Path) -> None:
     fmt, files = pipeline.resolve_inputs()
     reader = pipeline.make_reader(fmt, files, limit=-1)
     docs = list(reader.run(None, rank=0, world_size=1))
-    assert_funnel(reader, live_in=len(docs))  # a reader's documents in are the records it read
+    assert_funnel(reader, live_in=len(docs), out=docs)  # a reader's documents in are the records it read
     assert_rejections_named(docs)
+    assert all(doc.metadata.get("rejected_by") in (None, reader.name) for doc in docs)
     for doc in docs:
         if not doc.metadata.get("rejected_by"):
             assert isinstance(doc.text, str) and doc.text.strip(), doc.id
@@ -82,7 +83,13 @@ def _json_line():
                      st.builds(lambda n: b"[" * n, st.integers(1, 5000)))  # deep nesting
 
 
+CURATE_OUTPUT_ROWS = [  # a curate output read back in: its rows carry an earlier run's rejection fields
+    b'{"id": "a", "text": "kept before", "rejected_by": null, "reason": null, "source": "x.warc.gz"}',
+    b'{"id": "b", "text": "rejected before", "rejected_by": "quality", "reason": "gopher_stop_words"}']
+
+
 @fuzz_settings(40)
+@example(lines=CURATE_OUTPUT_ROWS, newline=b"\n", compressed=False, cut=None)
 @given(lines=st.lists(_json_line(), min_size=1, max_size=12), newline=st.sampled_from([b"\n", b"\r\n"]),
        compressed=st.booleans(), cut=st.none() | st.integers(0, 400))
 def test_jsonl_reader(lines, newline, compressed, cut):
