@@ -13,6 +13,7 @@ is missing or changes type), bounds only bytes, and writes in place.
 
 import json
 import math
+import re
 import time
 
 import numpy as np
@@ -208,6 +209,10 @@ def rows_to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
             fixed = []
             for i, value in enumerate(values):
+                if isinstance(value, str):
+                    # Parquet strings are UTF-8, which cannot hold a lone surrogate (a JSON "\ud800" escape, bytes
+                    # decoded with surrogateescape): it becomes U+FFFD, as curate's decoders do with undecodable bytes
+                    value = _SURROGATES.sub("\ufffd", value)
                 try:
                     pa.array([value], type=field.type)
                     fixed.append(value)
@@ -222,6 +227,15 @@ def rows_to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
             merged = {**(json.loads(value) if value else {}), **misfits[i]}
             value = json.dumps(merged, sort_keys=True, ensure_ascii=False, default=str)
         extra.append(value)
+    try:
+        extra_array = pa.array(extra, pa.string())
+    except UnicodeEncodeError:  # a lone surrogate in a metadata value: kept, as a JSON escape (ASCII)
+        extra_array = pa.array([value if value is None or not _SURROGATES.search(value) else
+                                json.dumps(json.loads(value), sort_keys=True, ensure_ascii=True) for value in extra],
+                               pa.string())
     names = [f.name for f in schema if f.name != EXTRA_COLUMN]
     table = pa.Table.from_arrays(arrays, names=names)
-    return table.add_column(schema.get_field_index(EXTRA_COLUMN), EXTRA_COLUMN, pa.array(extra, pa.string())).cast(schema)
+    return table.add_column(schema.get_field_index(EXTRA_COLUMN), EXTRA_COLUMN, extra_array).cast(schema)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
