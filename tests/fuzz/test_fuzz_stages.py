@@ -115,6 +115,9 @@ REGRESSIONS = {
     "clean": [[Document(text="\ud800", id="surrogate", metadata={"rejected_by": "earlier", "reason": "r"})]],
     # spaCy's tokenizer raises on a lone surrogate; pii rejects that document (stage_error), not the whole batch
     "pii": [[Document(text="000000\ud800", id="surrogate"), Document(text="call +1 415 555 0132", id="phone")]],
+    # a URL that is a number (JSON input): exact_dedup's observe half failed on it and stopped the phase
+    "exact_dedup": [[Document(text="same", id="a", metadata={"url": 1}), Document(text="same", id="b"),
+                     Document(text="same", id="c", metadata={"url": "http://example.com/c"})]],
 }
 
 
