@@ -50,6 +50,8 @@ def is_rejected(doc: Document) -> bool:
 
 
 def text_bytes(doc: Document) -> int:
+    if isinstance(doc.text, bytes):  # not decoded yet (extract decodes a page that arrives as bytes)
+        return len(doc.text)
     return len(doc.text.encode("utf-8", "surrogatepass")) if doc.text else 0
 
 
@@ -71,7 +73,8 @@ class Size(NamedTuple):
 
 
 def doc_size(doc: Document) -> Size:
-    return Size(text_bytes(doc), count_tokens(doc.text))
+    text = doc.text.decode("utf-8", "replace") if isinstance(doc.text, bytes) else doc.text
+    return Size(text_bytes(doc), count_tokens(text))
 
 
 class FunnelCounting:
