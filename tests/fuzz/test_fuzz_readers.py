@@ -48,14 +48,14 @@ def read_with_pipeline_reader(fmt: str, folder: Path) -> None:
 
 
 # ---- text and html: one document per file ---------------------------------------------------------------------
-@fuzz_settings(40)
+@fuzz_settings(80)
 @given(files=st.lists(st.tuples(st.sampled_from([".txt", ".md", ".txt.gz"]), file_bytes(), st.none() | st.integers(0, 80)),
                       min_size=1, max_size=5))
 def test_text_reader(files):
     _one_document_per_file("text", files)
 
 
-@fuzz_settings(40)
+@fuzz_settings(80)
 @given(files=st.lists(st.tuples(st.sampled_from([".html", ".htm", ".html.gz"]), file_bytes(html=True),
                                 st.none() | st.integers(0, 80)), min_size=1, max_size=5))
 def test_html_reader(files):
@@ -88,7 +88,7 @@ CURATE_OUTPUT_ROWS = [  # a curate output read back in: its rows carry an earlie
     b'{"id": "b", "text": "rejected before", "rejected_by": "quality", "reason": "gopher_stop_words"}']
 
 
-@fuzz_settings(40)
+@fuzz_settings(80)
 @example(lines=CURATE_OUTPUT_ROWS, newline=b"\n", compressed=False, cut=None)
 @given(lines=st.lists(_json_line(), min_size=1, max_size=12), newline=st.sampled_from([b"\n", b"\r\n"]),
        compressed=st.booleans(), cut=st.none() | st.integers(0, 400))
@@ -131,7 +131,7 @@ def parquet_files(draw):
                           st.binary(max_size=500)))
 
 
-@fuzz_settings(30)
+@fuzz_settings(60)
 @given(files=st.lists(parquet_files(), min_size=1, max_size=3))
 @example(files=[b""])  # an empty first file once stopped the run while its columns were inferred
 def test_parquet_reader(files):
@@ -184,7 +184,7 @@ def warc_files(draw):
     return data
 
 
-@fuzz_settings(40)
+@fuzz_settings(80)
 @given(files=st.lists(warc_files(), min_size=1, max_size=3))
 def test_warc_reader(files):
     with tempfile.TemporaryDirectory() as tmp:
