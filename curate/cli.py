@@ -162,7 +162,8 @@ def validate(pipeline_file, sets):
     pipeline = _load(pipeline_file, (), sets)
     try:
         fmt, files = pipeline.resolve_inputs()
-        pipeline.make_stages()  # each stage checks its own values (a model file that is not there, ...)
+        # every stage built (each checks its own values: a model file that is not there, ...), columns, phases
+        pipeline.build(files, fmt, pipeline.config.output.path, tasks=1)
     except ConfigError as error:
         raise ConfigExit(str(error)) from None
     stages = ", ".join(s.name for s in pipeline.config.stages) or "no stages"

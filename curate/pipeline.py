@@ -24,8 +24,8 @@ from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from curate.config import (FORMAT_SUFFIXES, FORMATS, ConfigError, PipelineConfig, StageConfig, infer_format,
-                           load_pipeline_config, validate_config)
+from curate.config import (FORMAT_SUFFIXES, FORMATS, RAY_INIT_OPTIONS, ConfigError, PipelineConfig, StageConfig,
+                           infer_format, load_pipeline_config, validate_config)
 from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, resolve_inputs
 from curate.io.manifest import build_manifest
@@ -110,8 +110,11 @@ class Pipeline:
 
     def make_stages(self) -> list[PipelineStep]:
         steps, seen = [], {}
-        for stage in self.config.stages:
-            step = make_stage(stage)
+        for i, stage in enumerate(self.config.stages):
+            try:
+                step = make_stage(stage, where=f"stages[{i}].{stage.name}")
+            except ConfigError as error:
+                raise ConfigError(error.errors, self.source) from None
             seen[step.name] = seen.get(step.name, 0) + 1
             if seen[step.name] > 1:  # funnel rows need distinct names
                 step.name = f"{step.name}#{seen[step.name]}"
@@ -123,10 +126,12 @@ class Pipeline:
         reader = self.make_reader(fmt, files, limit)
         stages = self.make_stages()
         columns: dict[str, pa.DataType] = {}
-        for step in [reader, *stages]:
+        wheres = ["input", *(f"stages[{i}].{stage.name}" for i, stage in enumerate(self.config.stages))]
+        for where, step in zip(wheres, [reader, *stages]):
             for name, dtype in step.columns().items():
                 if name in columns and columns[name] != dtype:
-                    raise ConfigError([f"column {name!r}: {step.name} writes {dtype}, an earlier step {columns[name]}"])
+                    raise ConfigError([f"{where}: writes column {name!r} as {dtype}, an earlier step as "
+                                       f"{columns[name]}"], self.source)
                 columns[name] = dtype
         out = self.config.output
         writer = ShardWriter(output, columns, max_rows_per_shard=out.max_rows_per_shard,
@@ -167,6 +172,7 @@ class Pipeline:
         resolved = self.config.model_dump(mode="json")
         resolved["output"]["path"] = output
         phases = self.build(files, fmt, output, tasks, limit)  # every config error is raised here, before any write
+        _check_writable(out, output, self.source)
         _check_same_run(out, resolved, fmt, files, tasks, limit)
         logs = get_datafolder(out.resolve_paths("logs"))
         started = _now()
@@ -220,10 +226,6 @@ class Pipeline:
                                   depends=depends)
 
 
-# executor.options for type ray that go to ray.init (the rest go to datatrove's RayPipelineExecutor)
-RAY_INIT_OPTIONS = ("address", "num_cpus")
-
-
 @contextmanager
 def _ray_cluster(cfg):
     """For `executor.type: ray`: connect to `options.address`, or start a local Ray cluster (with `options.num_cpus`
@@ -269,14 +271,15 @@ def _is_local(folder) -> bool:
     return "file" in (protocol if isinstance(protocol, (tuple, list)) else (protocol,))
 
 
-def make_stage(stage: StageConfig) -> PipelineStep:
+def make_stage(stage: StageConfig, where: str | None = None) -> PipelineStep:
+    """The stage's step, built from its parameters; `where` (its YAML key path) names it in a ConfigError."""
     cls = resolve_step_class(stage.name)
     try:
         step = cls(**stage.params)
         if stage.limits and (stage.limits.seconds or stage.limits.memory_mb):
             step = LimitedStep(step, seconds=stage.limits.seconds, memory_mb=stage.limits.memory_mb)
     except Exception as error:  # the class itself refused a value
-        raise ConfigError([f"stages.{stage.name}: {type(error).__name__}: {error}"]) from None
+        raise ConfigError([f"{where or 'stages.' + stage.name}: {type(error).__name__}: {error}"]) from None
     if stage.name.startswith("curate.") or hasattr(step, "columns"):
         return step
     return DatatroveStep(step, name=cls.__name__, columns={n: parse_type(t) for n, t in stage.columns.items()})
@@ -359,6 +362,17 @@ class _ProgressPoller:
         except (OSError, ValueError):
             return  # a file being rewritten: next poll
         self.callback(progress)
+
+
+def _check_writable(out, output: str, source: str | None) -> None:
+    """The output folder can be created and written to: a ConfigError naming output.path, before the first write."""
+    probe = ".curate-write-check"
+    try:
+        with out.open(probe, "wb"):
+            pass
+        out.rm(probe)
+    except OSError as error:
+        raise ConfigError([f"output.path: cannot write to {output!r}: {type(error).__name__}: {error}"], source) from None
 
 
 def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks: int, limit: int) -> None:
