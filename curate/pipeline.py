@@ -163,16 +163,16 @@ class Pipeline:
         workers = max(1, min(workers or executor_cfg.workers, tasks))
         limit = self.config.input.limit if limit is None else limit
         out = get_datafolder(output)
-        if force:
+        resolved = self.config.model_dump(mode="json")
+        resolved["output"]["path"] = output
+        phases = self.build(files, fmt, output, tasks, limit)  # every config error is raised here, before any write
+        _check_writable(out, output, self.source)
+        if force:  # only now: a broken config must not cost the previous run's output
             for name in (*OUTPUT_KINDS, "logs", WORK_DIR):
                 if out.isdir(name):
                     out.rm(name, recursive=True)
             if out.isfile("manifest.json"):
                 out.rm("manifest.json")
-        resolved = self.config.model_dump(mode="json")
-        resolved["output"]["path"] = output
-        phases = self.build(files, fmt, output, tasks, limit)  # every config error is raised here, before any write
-        _check_writable(out, output, self.source)
         _check_same_run(out, resolved, fmt, files, tasks, limit)
         logs = get_datafolder(out.resolve_paths("logs"))
         started = _now()
