@@ -372,7 +372,8 @@ def _check_writable(out, output: str, source: str | None) -> None:
             pass
         out.rm(probe)
     except OSError as error:
-        raise ConfigError([f"output.path: cannot write to {output!r}: {type(error).__name__}: {error}"], source) from None
+        raise ConfigError([f"output.path: cannot write to {output!r}: {type(error).__name__}: {error}"],
+                          source) from None
 
 
 def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks: int, limit: int) -> None:

@@ -87,7 +87,8 @@ def test_pipelines_and_trainer_run_with_the_network_refused(tmp_path):
         assert process.returncode == 0, f"curate {' '.join(map(str, args))}: {stderr[-3000:]}"
         return stdout
 
-    runs = [curate("run", f"pipelines/{name}.yaml", "--output", tmp_path / name, wait=False) for name in ("web", "text")]
+    runs = [curate("run", f"pipelines/{name}.yaml", "--output", tmp_path / name, wait=False)
+            for name in ("web", "text")]
     for process, args in runs:  # side by side: each spends much of its time starting processes and loading models
         finish(process, args)
     curate("train", tmp_path / "text", "--config", "model/configs/shakespeare_char_cpu_95s.yaml", "max_seconds=3",

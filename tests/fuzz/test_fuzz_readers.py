@@ -27,7 +27,8 @@ RESERVED = ["id", "text", "url", "source", "metadata", "rejected_by", "reason", 
 JSON_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70), st.floats(allow_nan=False),
               st.text(max_size=30)),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)),
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(st.text(max_size=8), children, max_size=4)),
     max_leaves=12)
 FIELD_NAMES = st.one_of(st.sampled_from(RESERVED), st.text(min_size=1, max_size=12))
 
@@ -49,8 +50,8 @@ def read_with_pipeline_reader(fmt: str, folder: Path) -> None:
 
 # ---- text and html: one document per file ---------------------------------------------------------------------
 @fuzz_settings(80)
-@given(files=st.lists(st.tuples(st.sampled_from([".txt", ".md", ".txt.gz"]), file_bytes(), st.none() | st.integers(0, 80)),
-                      min_size=1, max_size=5))
+@given(files=st.lists(st.tuples(st.sampled_from([".txt", ".md", ".txt.gz"]), file_bytes(),
+                                st.none() | st.integers(0, 80)), min_size=1, max_size=5))
 def test_text_reader(files):
     _one_document_per_file("text", files)
 
@@ -73,8 +74,10 @@ def _one_document_per_file(fmt, files):
 
 # ---- jsonl ----------------------------------------------------------------------------------------------------
 def _json_line():
-    record = st.builds(lambda text, extra, doc_id: {**extra, "text": text, **({"id": doc_id} if doc_id is not None else {})},
-                       st.one_of(texts(large=False), JSON_VALUES), st.dictionaries(FIELD_NAMES, JSON_VALUES, max_size=4),
+    record = st.builds(lambda text, extra, doc_id: {**extra, "text": text,
+                                                    **({"id": doc_id} if doc_id is not None else {})},
+                       st.one_of(texts(large=False), JSON_VALUES),
+                       st.dictionaries(FIELD_NAMES, JSON_VALUES, max_size=4),
                        st.none() | st.text(max_size=10) | st.integers())
     valid = record.map(lambda r: json.dumps(r).encode())  # lone surrogates become \\ud800 escapes
     return st.one_of(valid, valid, valid, JSON_VALUES.map(lambda v: json.dumps(v).encode()),
@@ -164,7 +167,8 @@ def warc_files(draw):
             block = (f"HTTP/1.1 {status}\r\nContent-Type: {draw(st.sampled_from(CONTENT_TYPES))}\r\n\r\n"
                      .encode() + block)
         length = len(block) + draw(st.sampled_from([0, 0, 0, -3, 5, 1000]))
-        uri = draw(st.sampled_from(["http://example.com/", "file:///x", "no url", "", "http://[::1", "http://ü.de/ä"]))
+        uri = draw(st.sampled_from(["http://example.com/", "file:///x", "no url", "", "http://[::1",
+                                    "http://ü.de/ä"]))
         header = (f"WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Record-ID: <urn:uuid:fuzz-{i}>\r\n"
                   f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Target-URI: {uri}\r\n"
                   f"Content-Type: application/http; msgtype=response\r\nContent-Length: {length}\r\n\r\n")

@@ -117,7 +117,8 @@ REGRESSIONS = {
     "pii": [[Document(text="000000\ud800", id="surrogate"), Document(text="call +1 415 555 0132", id="phone")]],
     # a page that arrives as bytes (binary, then mixed encodings): counted, decoded or rejected with its text as str
     "extract": [[Document(text=b"\x89PNG\r\n\x1a\n\x00\x00", id="png"),
-                 Document(text="<p>caf\u00e9</p>".encode("latin-1") + "<p>日本</p>".encode("shift_jis"), id="mixed")]],
+                 Document(text="<p>caf\u00e9</p>".encode("latin-1") + "<p>日本</p>".encode("shift_jis"),
+                          id="mixed")]],
     # a URL that is a number (JSON input): exact_dedup's observe half failed on it and stopped the phase
     "exact_dedup": [[Document(text="same", id="a", metadata={"url": 1}), Document(text="same", id="b"),
                      Document(text="same", id="c", metadata={"url": "http://example.com/c"})]],
@@ -159,4 +160,5 @@ def test_a_long_run_without_spaces_is_one_word():
     text = "앞으로 국부펀드의 " + "💩" * 200_000 + " 더욱 치열해질 것이. Hello, world!"
     for lang in ("ko", "en"):
         words = word_splitter(lang).split(text).words
-        assert words == ["앞으로", "국부펀드의", "💩" * 200_000, "더욱", "치열해질", "것이", ".", "Hello", ",", "world", "!"]
+        assert words == ["앞으로", "국부펀드의", "💩" * 200_000, "더욱", "치열해질", "것이", ".", "Hello", ",", "world",
+                         "!"]

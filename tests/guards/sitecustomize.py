@@ -5,14 +5,14 @@ through environment variables. Without those variables it does nothing.
 CURATE_GUARD_NETWORK=<log file>   every socket connection (and name lookup) that could leave the machine is refused
     with OSError and written to the log; AF_UNIX sockets and loopback addresses are allowed (multiprocessing's
     Manager and forkserver talk over AF_UNIX). Each guarded process (started, or forked from a guarded one) writes
-    `armed <pid>` to `<log file>.armed`, so a test can see that the guard reached the workers. A library that catches the error and falls back silently
-    still leaves its attempt in the log: that is what tests/test_offline.py asserts on.
+    `armed <pid>` to `<log file>.armed`, so a test can see that the guard reached the workers. A library that
+    catches the error and falls back silently still leaves its attempt in the log: tests/test_offline.py checks it.
 
 CURATE_KILL_AT=<json>   {"event": "write"|"rename", "path": <regex>, "log": <file>}: the first time a process of the
     run writes a Parquet batch into a file whose path matches (event write: after the batch, so the file is left
     half-written, without its footer), or is about to rename a file onto a matching path (event rename: the
-    temporary file is complete, the rename has not happened), it records the path in `log` and kill -9s its whole
-    process group: the run dies as on a power cut, with every worker at once. tests/test_crash_safety.py.
+    temporary file is complete, the rename has not happened), it records the path in `log` and sends SIGKILL to
+    its whole process group: the command and every worker die at once, mid-write. tests/test_crash_safety.py.
 """
 
 import os
