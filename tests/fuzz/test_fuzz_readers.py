@@ -33,12 +33,17 @@ JSON_VALUES = st.recursive(
 FIELD_NAMES = st.one_of(st.sampled_from(RESERVED), st.text(min_size=1, max_size=12))
 
 
-def read_with_pipeline_reader(fmt: str, folder: Path) -> None:
-    """Build the reader as `curate run` does, read everything, check it, write it."""
-    pipeline = Pipeline({"input": {"paths": [str(folder)], "format": fmt}, "output": str(folder / "unused")})
-    fmt, files = pipeline.resolve_inputs()
-    reader = pipeline.make_reader(fmt, files, limit=-1)
-    docs = list(reader.run(None, rank=0, world_size=1))
+def read_with_pipeline_reader(fmt: str, contents: dict[str, bytes]) -> None:
+    """Write the files, build the reader as `curate run` does, read everything, check it, write it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp, "in")
+        folder.mkdir()
+        for name, data in contents.items():
+            (folder / name).write_bytes(data)
+        pipeline = Pipeline({"input": {"paths": [str(folder)], "format": fmt}, "output": str(Path(tmp, "out"))})
+        fmt, files = pipeline.resolve_inputs()
+        reader = pipeline.make_reader(fmt, files, limit=-1)
+        docs = list(reader.run(None, rank=0, world_size=1))
     assert_funnel(reader, live_in=len(docs), out=docs)  # a reader's documents in are the records it read
     assert_rejections_named(docs)
     assert all(doc.metadata.get("rejected_by") in (None, reader.name) for doc in docs)
@@ -64,12 +69,8 @@ def test_html_reader(files):
 
 
 def _one_document_per_file(fmt, files):
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp, "in")
-        folder.mkdir()
-        for i, (suffix, data, cut) in enumerate(files):
-            (folder / f"f{i}{suffix}").write_bytes(gzipped(data, cut) if suffix.endswith(".gz") else data)
-        read_with_pipeline_reader(fmt, folder)
+    read_with_pipeline_reader(fmt, {f"f{i}{suffix}": gzipped(data, cut) if suffix.endswith(".gz") else data
+                                    for i, (suffix, data, cut) in enumerate(files)})
 
 
 # ---- jsonl ----------------------------------------------------------------------------------------------------
@@ -97,12 +98,7 @@ CURATE_OUTPUT_ROWS = [  # a curate output read back in: its rows carry an earlie
        compressed=st.booleans(), cut=st.none() | st.integers(0, 400))
 def test_jsonl_reader(lines, newline, compressed, cut):
     data = newline.join(lines) + newline
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp, "in")
-        folder.mkdir()
-        name, data = ("d.jsonl.gz", gzipped(data, cut)) if compressed else ("d.jsonl", data)
-        (folder / name).write_bytes(data)
-        read_with_pipeline_reader("jsonl", folder)
+    read_with_pipeline_reader("jsonl", {"d.jsonl.gz": gzipped(data, cut)} if compressed else {"d.jsonl": data})
 
 
 # ---- parquet --------------------------------------------------------------------------------------------------
@@ -138,12 +134,7 @@ def parquet_files(draw):
 @given(files=st.lists(parquet_files(), min_size=1, max_size=3))
 @example(files=[b""])  # an empty first file once stopped the run while its columns were inferred
 def test_parquet_reader(files):
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp, "in")
-        folder.mkdir()
-        for i, data in enumerate(files):
-            (folder / f"p{i}.parquet").write_bytes(data)
-        read_with_pipeline_reader("parquet", folder)
+    read_with_pipeline_reader("parquet", {f"p{i}.parquet": data for i, data in enumerate(files)})
 
 
 # ---- warc -----------------------------------------------------------------------------------------------------
@@ -191,9 +182,4 @@ def warc_files(draw):
 @fuzz_settings(80)
 @given(files=st.lists(warc_files(), min_size=1, max_size=3))
 def test_warc_reader(files):
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp, "in")
-        folder.mkdir()
-        for i, data in enumerate(files):
-            (folder / f"w{i}.warc.gz").write_bytes(data)
-        read_with_pipeline_reader("warc", folder)
+    read_with_pipeline_reader("warc", {f"w{i}.warc.gz": data for i, data in enumerate(files)})
