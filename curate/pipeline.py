@@ -390,8 +390,9 @@ def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks
                                f"use --force to start over, or another --output"])
         return
     out.makedirs("logs", exist_ok=True)
-    with out.open("logs/run.json", "wt") as f:
+    with out.open("logs/run.json.tmp", "wt") as f:  # renamed when complete: a kill here leaves no half a fingerprint
         json.dump(fingerprint, f, indent=1)
+    out.mv("logs/run.json.tmp", "logs/run.json")
 
 
 def _parquet_columns(files: list[InputFile], exclude: set[str]) -> dict[str, pa.DataType]:

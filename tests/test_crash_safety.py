@@ -35,6 +35,7 @@ STAGES = [{"extract": {"timeout": 60.0}},  # a load-dependent extract_timeout wo
 
 # (phase the kill lands in, event, path regex): see tests/guards/sitecustomize.py
 KILL_POINTS = [
+    (None, "rename", r"/logs/run\.json$"),  # before the first phase: the run's fingerprint written, not in place
     ("01-stream", "write", r"spill/01-stream/00001\.parquet\.tmp$"),  # a spill file half-written
     ("02-exact_dedup-pairs", "rename", r"exact_dedup/pairs/[^/]+\.npy$"),
     ("03-exact_dedup-clusters", "rename", r"exact_dedup/clusters/00002\.parquet$"),  # 2 of 4 decision files
