@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -90,16 +91,22 @@ def _shard_bytes(out) -> dict[str, bytes]:
 
 
 def _assert_nothing_half_written_looks_complete(out) -> None:
-    """Every file under a final name is whole; temporary files are only ever *.tmp, which no reader lists."""
+    """Every file curate reads is whole under its final name; temporary files are only ever *.tmp, which no reader
+    lists. In the logs, a task's own records (datatrove's stats, its resources) are read only once its completion
+    marker, written last, exists: before that the task is re-run and they are rewritten."""
     for path in out.rglob("*.parquet"):
         pq.ParquetFile(path).metadata  # raises on a file without its footer
-    for path in out.rglob("*.json"):
-        if "progress" not in path.parts:  # progress counts are rewritten in place, for the progress bar only
-            json.loads(path.read_text())
     for path in out.rglob("*.npy"):
-        import numpy as np
-
         np.load(path, mmap_mode="r")
+    logs = out / "logs"
+    read = [path for path in out.rglob("*.json") if logs not in path.parents]
+    read += [*logs.glob("run.json"), *logs.glob("stages/*.json")]
+    read += [path for path in [*logs.glob("*/stats/*.json"), *logs.glob("*/resources/*.json")]
+             if (path.parent.parent / "completions" / path.stem).exists()]
+    for path in read:
+        json.loads(path.read_text())
+    for shard in out.glob("*/part-*.parquet"):  # a complete shard has its statistics beside it
+        json.loads(shard.with_name(shard.name.replace(".parquet", ".stats.json")).read_text())
 
 
 @pytest.mark.slow

@@ -4,8 +4,8 @@ Shards are zstd Parquet with one explicit schema (curate/io/schema.py), bounded 
 `part-TTTTT-CCCC.parquet` (task T, chunk C: each task writes its own, so workers never share a file). Each is
 written under a temporary name and renamed when complete, so a crash never leaves a half-written shard that looks
 finished; when a task restarts it first removes whatever an earlier attempt of the same task left behind. Beside
-each shard, `part-TTTTT-CCCC.stats.json` holds its document, byte and character counts and the quantiles of every
-numeric column.
+each shard, `part-TTTTT-CCCC.stats.json` (in place, whole, before the shard is) holds its document, byte and
+character counts and the quantiles of every numeric column.
 
 Why not datatrove's ParquetWriter: it infers the schema from the first document (shards then disagree when a field
 is missing or changes type), bounds only bytes, and writes in place.
@@ -88,9 +88,12 @@ class ShardSink:
         self.writer.close()
         self.handle.close()
         self.writer = self.handle = None
-        self.folder.mv(f"{self.name}.parquet.tmp", f"{self.name}.parquet")
-        with self.folder.open(f"{self.name}.stats.json", "wt") as f:
+        # the sidecar first, whole, then the shard: a shard under its final name always has its statistics beside it
+        # (a kill in between leaves a sidecar without a shard, which the task's next attempt removes)
+        with self.folder.open(f"{self.name}.stats.json.tmp", "wt") as f:
             json.dump(self._shard_stats(), f, indent=1)
+        self.folder.mv(f"{self.name}.stats.json.tmp", f"{self.name}.stats.json")
+        self.folder.mv(f"{self.name}.parquet.tmp", f"{self.name}.parquet")
         self._reset_shard_stats()
 
     def _shard_stats(self) -> dict:
