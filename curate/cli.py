@@ -82,7 +82,8 @@ def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...
 @click.option("--workers", type=click.IntRange(min=1), help="Tasks run at once (default: executor.workers).")
 @click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: files, at most 16).")
 @click.option("--limit", type=int, help="Read at most N documents per task (quick trials).")
-@click.option("--force", is_flag=True, help="Delete the output's earlier run and start over.")
+@click.option("--force", is_flag=True, help="Delete the output's earlier run and start over (once the config has "
+              "passed every check).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. executor.type=ray.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show datatrove's per-task logs on stderr.")
@@ -169,7 +170,8 @@ def validate(pipeline_file, sets):
     pipeline = _load(pipeline_file, (), sets)
     try:
         fmt, files = pipeline.resolve_inputs()
-        pipeline.make_stages()  # each stage checks its own values (a model file that is not there, ...)
+        # every stage built (each checks its own values: a model file that is not there, ...), columns, phases
+        pipeline.build(files, fmt, pipeline.config.output.path, tasks=1)
     except ConfigError as error:
         raise ConfigExit(str(error)) from None
     stages = ", ".join(s.name for s in pipeline.config.stages) or "no stages"

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from curate.io.schema import parse_type
+from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 
 FORMATS = ("warc", "jsonl", "parquet", "html", "text", "hf")
 # file name endings that tell the input format when `format` is left out
@@ -62,6 +62,9 @@ class InputConfig(_Strict):
     @classmethod
     def _types(cls, value):
         for name, type_name in value.items():
+            if name in RESERVED_INPUT_FIELDS:
+                raise ValueError(f"{name!r} is a column curate writes itself; an input field of that name is kept as "
+                                 f"'input_{name}' (declare that instead)")
             parse_type(type_name)
         return value
 
@@ -154,13 +157,51 @@ def validate_config(data: dict, source: str | None = None, lines: dict[tuple, in
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError([_format_error(e, lines or {}) for e in error.errors()], source) from None
+        raise ConfigError([_format_error(e, lines or {}, data) for e in error.errors()], source) from None
     errors = []
     for i, stage in enumerate(config.stages):
         errors.extend(check_stage_params(stage, f"stages[{i}].{stage.name}", lines or {}, ("stages", i, stage.name)))
+    errors.extend(check_executor_options(config.executor, lines or {}))
     if errors:
         raise ConfigError(errors, source)
     return config
+
+
+# executor.options for type ray that go to ray.init (the rest go to datatrove's RayPipelineExecutor)
+RAY_INIT_OPTIONS = {"address": str | None, "num_cpus": int | None}
+# arguments of datatrove's executors that the pipeline sets itself, per phase
+_EXECUTOR_ARGUMENTS = {"pipeline", "tasks", "workers", "logging_dir", "depends"}
+
+
+def check_executor_options(executor: ExecutorConfig, lines: dict) -> list[str]:
+    """`executor.options` against the __init__ of datatrove's Ray or Slurm executor: a misspelled or mistyped
+    option stops the run here, not when the first phase's executor is built (after the run has started)."""
+    if executor.type == "local" or not executor.options:
+        return []
+    if executor.type == "ray":
+        from datatrove.executor.ray import RayPipelineExecutor as cls
+    else:
+        from datatrove.executor.slurm import SlurmPipelineExecutor as cls
+    fields = {name: (field.annotation, None) for name, field in params_model(cls).model_fields.items()
+              if name not in _EXECUTOR_ARGUMENTS}  # every option optional: curate has defaults (slurm time, ...)
+    if executor.type == "ray":
+        fields.update({name: (annotation, None) for name, annotation in RAY_INIT_OPTIONS.items()})
+    model = create_model(f"{cls.__name__}Options", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+                         **fields)
+    try:
+        model.model_validate(executor.options)
+    except ValidationError as error:
+        errors = []
+        for e in error.errors():
+            key = ("executor", "options", *e["loc"])
+            path = "executor.options." + ".".join(str(part) for part in e["loc"])
+            if e["type"] == "extra_forbidden":
+                message = f"unknown option for datatrove's {cls.__name__}; allowed: {', '.join(sorted(fields))}"
+            else:
+                message = f"{e['msg']} (got {e.get('input')!r})"
+            errors.append(_at(lines, key) + f"{path}: {message}")
+        return errors
+    return []
 
 
 def check_stage_params(stage: StageConfig, where: str, lines: dict, key: tuple) -> list[str]:
@@ -228,14 +269,14 @@ def _plain_type(annotation) -> bool:
     return False
 
 
-def _format_error(error: dict, lines: dict) -> str:
-    loc = error["loc"]
+def _format_error(error: dict, lines: dict, data=None) -> str:
+    loc = _yaml_key(error["loc"], data)
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        parent = _model_at(loc[:-1])
+        parent = _model_at(error["loc"][:-1])
         allowed = ", ".join(parent.model_fields) if parent else ""
         message = f"unknown key {loc[-1]!r}" + (f"; allowed: {allowed}" if allowed else "")
     elif error["type"] == "literal_error":
@@ -243,6 +284,19 @@ def _format_error(error: dict, lines: dict) -> str:
     elif error["type"] == "missing":
         message = "required key is missing"
     return _at(lines, tuple(loc)) + f"{path or 'pipeline'}: {message}"
+
+
+def _yaml_key(loc: tuple, data) -> tuple:
+    """A location in the models as the key path in the YAML: a stage's `limits` (a StageConfig field) sits under
+    the stage's name, `stages[0].quality.limits.seconds`."""
+    if len(loc) > 2 and loc[0] == "stages" and isinstance(loc[1], int) and loc[2] in ("limits", "columns"):
+        try:
+            item = data["stages"][loc[1]]
+            (name,) = item.keys() if isinstance(item, dict) else (item,)
+        except (KeyError, IndexError, TypeError, ValueError):
+            return loc
+        return ("stages", loc[1], str(name), *loc[2:])
+    return loc
 
 
 def _model_at(loc: tuple):

@@ -25,13 +25,13 @@ from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from curate.config import (FORMAT_SUFFIXES, FORMATS, ConfigError, PipelineConfig, StageConfig, infer_format,
-                           load_pipeline_config, validate_config)
+from curate.config import (FORMAT_SUFFIXES, FORMATS, RAY_INIT_OPTIONS, ConfigError, PipelineConfig, StageConfig,
+                           infer_format, load_pipeline_config, validate_config)
 from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, resolve_inputs
 from curate.io.manifest import build_manifest
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
-from curate.io.schema import parse_type
+from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
 from curate.io.warc_reader import WarcReader
 from curate.phases import Phase, plan_phases, run_phases
@@ -105,13 +105,17 @@ class Pipeline:
             return FileReader(files, kind=fmt, limit=limit)
         reader_cls = {"jsonl": JsonlReader, "parquet": ParquetReader, "hf": HuggingFaceReader}[fmt]
         if fmt == "parquet" and not cfg.columns and files:
-            columns = _parquet_columns(files[0], exclude={cfg.text_key, cfg.id_key, "url", "source", "metadata"})
+            exclude = {cfg.text_key, cfg.id_key, "url", "metadata", *RESERVED_INPUT_FIELDS}
+            columns = _parquet_columns(files, exclude=exclude)
         return reader_cls(files, limit=limit, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns)
 
     def make_stages(self) -> list[PipelineStep]:
         steps, seen = [], {}
-        for stage in self.config.stages:
-            step = make_stage(stage)
+        for i, stage in enumerate(self.config.stages):
+            try:
+                step = make_stage(stage, where=f"stages[{i}].{stage.name}")
+            except ConfigError as error:
+                raise ConfigError(error.errors, self.source) from None
             seen[step.name] = seen.get(step.name, 0) + 1
             if seen[step.name] > 1:  # funnel rows need distinct names
                 step.name = f"{step.name}#{seen[step.name]}"
@@ -123,10 +127,12 @@ class Pipeline:
         reader = self.make_reader(fmt, files, limit)
         stages = self.make_stages()
         columns: dict[str, pa.DataType] = {}
-        for step in [reader, *stages]:
+        wheres = ["input", *(f"stages[{i}].{stage.name}" for i, stage in enumerate(self.config.stages))]
+        for where, step in zip(wheres, [reader, *stages]):
             for name, dtype in step.columns().items():
                 if name in columns and columns[name] != dtype:
-                    raise ConfigError([f"column {name!r}: {step.name} writes {dtype}, an earlier step {columns[name]}"])
+                    raise ConfigError([f"{where}: writes column {name!r} as {dtype}, an earlier step as "
+                                       f"{columns[name]}"], self.source)
                 columns[name] = dtype
         out = self.config.output
         writer = ShardWriter(output, columns, max_rows_per_shard=out.max_rows_per_shard,
@@ -163,7 +169,8 @@ class Pipeline:
         resolved = self.config.model_dump(mode="json")
         resolved["output"]["path"] = output
         phases = self.build(files, fmt, output, tasks, limit)  # every config error is raised here, before any write
-        if force:
+        _check_writable(out, output, self.source)
+        if force:  # only now: a broken config must not cost the previous run's output
             for name in (*OUTPUT_KINDS, "logs", WORK_DIR):
                 if out.isdir(name):
                     out.rm(name, recursive=True)
@@ -224,10 +231,6 @@ class Pipeline:
                                   depends=depends)
 
 
-# executor.options for type ray that go to ray.init (the rest go to datatrove's RayPipelineExecutor)
-RAY_INIT_OPTIONS = ("address", "num_cpus")
-
-
 @contextmanager
 def _ray_cluster(cfg):
     """For `executor.type: ray`: connect to `options.address`, or start a local Ray cluster (with `options.num_cpus`
@@ -280,14 +283,15 @@ def _is_local(folder) -> bool:
     return "file" in (protocol if isinstance(protocol, (tuple, list)) else (protocol,))
 
 
-def make_stage(stage: StageConfig) -> PipelineStep:
+def make_stage(stage: StageConfig, where: str | None = None) -> PipelineStep:
+    """The stage's step, built from its parameters; `where` (its YAML key path) names it in a ConfigError."""
     cls = resolve_step_class(stage.name)
     try:
         step = cls(**stage.params)
         if stage.limits and (stage.limits.seconds or stage.limits.memory_mb):
             step = LimitedStep(step, seconds=stage.limits.seconds, memory_mb=stage.limits.memory_mb)
     except Exception as error:  # the class itself refused a value
-        raise ConfigError([f"stages.{stage.name}: {type(error).__name__}: {error}"]) from None
+        raise ConfigError([f"{where or 'stages.' + stage.name}: {type(error).__name__}: {error}"]) from None
     if stage.name.startswith("curate.") or hasattr(step, "columns"):
         return step
     return DatatroveStep(step, name=cls.__name__, columns={n: parse_type(t) for n, t in stage.columns.items()})
@@ -372,6 +376,18 @@ class _ProgressPoller:
         self.callback(progress)
 
 
+def _check_writable(out, output: str, source: str | None) -> None:
+    """The output folder can be created and written to: a ConfigError naming output.path, before the first write."""
+    probe = ".curate-write-check"
+    try:
+        with out.open(probe, "wb"):
+            pass
+        out.rm(probe)
+    except OSError as error:
+        raise ConfigError([f"output.path: cannot write to {output!r}: {type(error).__name__}: {error}"],
+                          source) from None
+
+
 def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks: int, limit: int) -> None:
     """Resuming into a folder that holds another pipeline's or another input's tasks would mix two runs."""
     fingerprint = {"stages": resolved["stages"], "input": {**resolved["input"], "format": fmt, "limit": limit},
@@ -386,20 +402,28 @@ def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks
                                f"use --force to start over, or another --output"])
         return
     out.makedirs("logs", exist_ok=True)
-    with out.open("logs/run.json", "wt") as f:
+    with out.open("logs/run.json.tmp", "wt") as f:  # renamed when complete: a kill here leaves no half a fingerprint
         json.dump(fingerprint, f, indent=1)
+    out.mv("logs/run.json.tmp", "logs/run.json")
 
 
-def _parquet_columns(file: InputFile, exclude: set[str]) -> dict[str, pa.DataType]:
+def _parquet_columns(files: list[InputFile], exclude: set[str]) -> dict[str, pa.DataType]:
+    """The typed columns of the first input file whose schema can be read. A damaged or empty file is skipped here;
+    the reader rejects it (read_error) without stopping the run."""
     import fsspec
     import pyarrow.parquet as pq
 
-    with fsspec.open(file.url, "rb") as handle:
-        schema = pq.read_schema(handle)
-    simple = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_floating,
-              pa.types.is_boolean, pa.types.is_timestamp)
-    return {f.name: (pa.string() if pa.types.is_large_string(f.type) else f.type) for f in schema
-            if f.name not in exclude and any(test(f.type) for test in simple)}
+    for file in files:
+        try:
+            with fsspec.open(file.url, "rb") as handle:
+                schema = pq.read_schema(handle)
+        except (OSError, pa.ArrowException):
+            continue
+        simple = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_floating,
+                  pa.types.is_boolean, pa.types.is_timestamp)
+        return {f.name: (pa.string() if pa.types.is_large_string(f.type) else f.type) for f in schema
+                if f.name not in exclude and any(test(f.type) for test in simple)}
+    return {}
 
 
 def _now() -> str:

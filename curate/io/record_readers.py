@@ -2,7 +2,8 @@
 
 `text_key` and `id_key` name the text and id fields; `url` is kept when present; every other field travels on as
 metadata (typed columns for the fields declared with the input's `columns`, JSON in `extra_metadata` otherwise).
-A line that is not JSON, a record without text, or a non-string text is rejected with its line/row number.
+A line that is not JSON, a record without text, or a non-string text is rejected with its line/row number. Fields
+named like curate's own (`rejected_by`, `reason`, `reason_value`, `reason_detail`, `source`) are renamed `input_<name>`.
 
 Why not datatrove's JsonlReader/ParquetReader/HuggingFaceDatasetReader: they skip such records with a log line,
 and none reads a dataset saved with `save_to_disk`.
@@ -17,6 +18,7 @@ import pyarrow as pa
 
 from curate.io.input_files import InputFile
 from curate.io.reader_base import CurateReader, Record
+from curate.io.schema import RESERVED_INPUT_FIELDS
 
 
 class _FieldRecords(CurateReader):
@@ -41,6 +43,7 @@ class _FieldRecords(CurateReader):
             row = {**metadata, **row}
         elif metadata is not None:
             row["metadata"] = metadata
+        row = {(f"input_{name}" if name in RESERVED_INPUT_FIELDS else name): value for name, value in row.items()}
         if text is None:
             record = self.failed(file, index, "missing_text", f"{where} has no {self.text_key!r} field "
                                  f"(fields: {', '.join(sorted(row)) or 'none'})", text="")

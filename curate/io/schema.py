@@ -27,6 +27,11 @@ REJECTION_COLUMNS: dict[str, pa.DataType] = {
 # Everything the stages set that nobody declared a column for, as a JSON object string.
 EXTRA_COLUMN = "extra_metadata"
 
+# Fields curate sets itself on every document: an input record's field of that name (a curate output read back in
+# has `rejected_by`, `reason`, `source`) is kept as `input_<name>` (curate/io/record_readers.py), so an earlier run's
+# verdict is data, not a rejection by this run, and the record's own `source` is not overwritten by the file's name.
+RESERVED_INPUT_FIELDS = (*REJECTION_COLUMNS, "source")
+
 # YAML spellings of column types, for `columns:` on datatrove steps.
 TYPE_NAMES: dict[str, pa.DataType] = {
     "string": pa.string(),

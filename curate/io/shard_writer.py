@@ -4,8 +4,8 @@ Shards are zstd Parquet with one explicit schema (curate/io/schema.py), bounded 
 `part-TTTTT-CCCC.parquet` (task T, chunk C: each task writes its own, so workers never share a file). Each is
 written under a temporary name and renamed when complete, so a crash never leaves a half-written shard that looks
 finished; when a task restarts it first removes whatever an earlier attempt of the same task left behind. Beside
-each shard, `part-TTTTT-CCCC.stats.json` holds its document, byte and character counts and the quantiles of every
-numeric column.
+each shard, `part-TTTTT-CCCC.stats.json` (in place, whole, before the shard is) holds its document, byte and
+character counts and the quantiles of every numeric column.
 
 Why not datatrove's ParquetWriter: it infers the schema from the first document (shards then disagree when a field
 is missing or changes type), bounds only bytes, and writes in place.
@@ -13,6 +13,7 @@ is missing or changes type), bounds only bytes, and writes in place.
 
 import json
 import math
+import re
 import time
 
 import numpy as np
@@ -87,9 +88,12 @@ class ShardSink:
         self.writer.close()
         self.handle.close()
         self.writer = self.handle = None
-        self.folder.mv(f"{self.name}.parquet.tmp", f"{self.name}.parquet")
-        with self.folder.open(f"{self.name}.stats.json", "wt") as f:
+        # the sidecar first, whole, then the shard: a shard under its final name always has its statistics beside it
+        # (a kill in between leaves a sidecar without a shard, which the task's next attempt removes)
+        with self.folder.open(f"{self.name}.stats.json.tmp", "wt") as f:
             json.dump(self._shard_stats(), f, indent=1)
+        self.folder.mv(f"{self.name}.stats.json.tmp", f"{self.name}.stats.json")
+        self.folder.mv(f"{self.name}.parquet.tmp", f"{self.name}.parquet")
         self._reset_shard_stats()
 
     def _shard_stats(self) -> dict:
@@ -208,6 +212,10 @@ def rows_to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
             fixed = []
             for i, value in enumerate(values):
+                if isinstance(value, str):
+                    # Parquet strings are UTF-8, which cannot hold a lone surrogate (a JSON "\ud800" escape, bytes
+                    # decoded with surrogateescape): it becomes U+FFFD, as curate's decoders do with undecodable bytes
+                    value = _SURROGATES.sub("\ufffd", value)
                 try:
                     pa.array([value], type=field.type)
                     fixed.append(value)
@@ -222,6 +230,15 @@ def rows_to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
             merged = {**(json.loads(value) if value else {}), **misfits[i]}
             value = json.dumps(merged, sort_keys=True, ensure_ascii=False, default=str)
         extra.append(value)
+    try:
+        extra_array = pa.array(extra, pa.string())
+    except UnicodeEncodeError:  # a lone surrogate in a metadata value: kept, as a JSON escape (ASCII)
+        extra_array = pa.array([value if value is None or not _SURROGATES.search(value) else
+                                json.dumps(json.loads(value), sort_keys=True, ensure_ascii=True) for value in extra],
+                               pa.string())
     names = [f.name for f in schema if f.name != EXTRA_COLUMN]
     table = pa.Table.from_arrays(arrays, names=names)
-    return table.add_column(schema.get_field_index(EXTRA_COLUMN), EXTRA_COLUMN, pa.array(extra, pa.string())).cast(schema)
+    return table.add_column(schema.get_field_index(EXTRA_COLUMN), EXTRA_COLUMN, extra_array).cast(schema)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")

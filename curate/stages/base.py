@@ -50,6 +50,8 @@ def is_rejected(doc: Document) -> bool:
 
 
 def text_bytes(doc: Document) -> int:
+    if isinstance(doc.text, bytes):  # not decoded yet (extract decodes a page that arrives as bytes)
+        return len(doc.text)
     return len(doc.text.encode("utf-8", "surrogatepass")) if doc.text else 0
 
 
@@ -71,7 +73,8 @@ class Size(NamedTuple):
 
 
 def doc_size(doc: Document) -> Size:
-    return Size(text_bytes(doc), count_tokens(doc.text))
+    text = doc.text.decode("utf-8", "replace") if isinstance(doc.text, bytes) else doc.text
+    return Size(text_bytes(doc), count_tokens(text))
 
 
 class FunnelCounting:
@@ -284,7 +287,13 @@ class GlobalStage(CurateStep):
             for position, doc in enumerate(data):
                 yield doc
 
-        yield from self.process_stream(numbered(), lambda doc: decide(doc, position))
+        def decide_or_reject(doc: Document) -> Document | Rejection:
+            failure = doc.metadata.pop(OBSERVE_FAILED, None)
+            if failure is not None:  # the observe half could not record it: it cannot be decided on
+                return Rejection("stage_error", detail=failure)
+            return decide(doc, position)
+
+        yield from self.process_stream(numbered(), decide_or_reject)
 
 
 class ObserveStep(PipelineStep):
@@ -303,10 +312,25 @@ class ObserveStep(PipelineStep):
         for position, doc in enumerate(data):
             if not is_rejected(doc):
                 with self.track_time():
-                    observer.add(position, doc)
+                    try:
+                        observer.add(position, doc)
+                    except Exception as error:  # one document's failure: the decide half rejects it (stage_error)
+                        self._failed(error, doc)
             yield doc
         with self.track_time():
             observer.close()
 
+    def _failed(self, error: Exception, doc: Document) -> None:
+        if not getattr(self, "_logged_error", False):
+            from datatrove.utils.logging import logger
+
+            logger.opt(exception=error).warning(f"{self.name} failed on document {doc.id!r}; it will be rejected as "
+                                                f"stage_error (later failures of this task are only counted)")
+            self._logged_error = True
+        self.stat_update("failed_to_observe")
+        doc.metadata[OBSERVE_FAILED] = f"{type(error).__name__}: {error}"[:1000]
+
 
 OBSERVE_SUFFIX = ":observe"
+# metadata key: why the observe half of a GlobalStage failed on a document (travels with it through the spill)
+OBSERVE_FAILED = "_observe_failed"

@@ -33,8 +33,9 @@ class ExactHashes(Observer):
         self.positions, self.bands, self.quality, self.ids = [], [], [], []
 
     def add(self, position: int, doc: Document) -> None:
+        bands = self.stage.params.band_values(doc.text or "", doc.metadata.get("url"), doc.id)  # may raise: first
         self.positions.append(position)
-        self.bands.append(self.stage.params.band_values(doc.text or "", doc.metadata.get("url"), doc.id))
+        self.bands.append(bands)
         self.quality.append(self.stage.keep_value(doc))
         self.ids.append(doc.id or "")
 

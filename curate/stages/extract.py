@@ -210,10 +210,13 @@ class Extract(CurateStep):
         if isinstance(doc.text, bytes):
             from curate.io.decoding import UndecodableError, decode_bytes, looks_binary
 
-            if looks_binary(doc.text):
+            payload = doc.text
+            # a rejected page still goes to the rejected shards, whose text column is a string: as the readers do
+            doc.text = payload.decode("utf-8", "replace")
+            if looks_binary(payload):
                 return Rejection("binary_content", 1.0, "binary payload (magic bytes or NUL)")
             try:
-                doc.text, _, _ = decode_bytes(doc.text, doc.metadata.get("charset"), html=True)
+                doc.text, _, _ = decode_bytes(payload, doc.metadata.get("charset"), html=True)
             except UndecodableError as error:
                 return Rejection("binary_content", 1.0, str(error))
         doc.metadata["html_chars"] = len(doc.text)

@@ -12,6 +12,7 @@ spaCy tokenizers are run once per document, keeping each token's offset, so per-
 (C4's rules) are read off the same tokens instead of tokenizing every line again, as datatrove does.
 """
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -79,6 +80,10 @@ def stop_words(lang: str, top_k: int = 8) -> frozenset[str] | None:
 
 
 VOCAB_LIMIT = 1_000_000  # spaCy lexemes kept before a pipeline is reloaded (a few hundred MB at most)
+# spaCy's tokenizer searches a whitespace-free run for a suffix once per character it splits off, each search
+# scanning the run: quadratic (10,000 emoji in a row: 8 s; the fuzz tests found a page that took 8 minutes). A run
+# this long is no word of any language; it is kept as one token, and the text around it is tokenized as before.
+MAX_RUN_CHARS = 1000
 
 
 def SpaCyTokenizerType():
@@ -181,10 +186,10 @@ class WordSplitter:
             if len(nlp.vocab) > VOCAB_LIMIT:
                 self._datatrove._tokenizer = None
                 nlp = self._spacy = self._datatrove.tokenizer
-            tokens = [Token(t.idx, t.text, t.is_punct) for t in nlp.tokenizer(text)]
+            tokens = _spacy_tokens(nlp, text)
         else:
             with nlp.memory_zone():  # spaCy's vocabulary would otherwise grow with every new string of every page
-                tokens = [Token(t.idx, t.text, t.is_punct) for t in nlp.tokenizer(text)]
+                tokens = _spacy_tokens(nlp, text)
         # datatrove's strip_strings: whitespace tokens out, the rest stripped
         words = [s for s in (t.text.strip() for t in tokens) if s]
         return TextWords(words, tokens)
@@ -218,6 +223,20 @@ class WordSplitter:
         if self._punct_chars and not self._chunked:
             return self.count_sentences(self.split(text).tokens)
         return max(1, len(self._sentences.span_tokenize(text)))
+
+
+def _spacy_tokens(nlp, text: str) -> list[Token]:
+    """spaCy's tokens of `text`, except that a whitespace-free run of MAX_RUN_CHARS or more is one token."""
+    if not text or max(map(len, text.split()), default=0) < MAX_RUN_CHARS:
+        return [Token(t.idx, t.text, t.is_punct) for t in nlp.tokenizer(text)]
+    tokens, start = [], 0
+    for run in re.finditer(r"\S+", text):
+        if run.end() - run.start() >= MAX_RUN_CHARS:
+            tokens += [Token(start + t.idx, t.text, t.is_punct) for t in nlp.tokenizer(text[start:run.start()])]
+            tokens.append(Token(run.start(), run.group(), False))
+            start = run.end()
+    tokens += [Token(start + t.idx, t.text, t.is_punct) for t in nlp.tokenizer(text[start:])]
+    return tokens
 
 
 @lru_cache(maxsize=None)

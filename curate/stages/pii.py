@@ -105,9 +105,7 @@ class PiiRedaction(CurateStep):
                 live = [doc for doc in batch if not is_rejected(doc)]
                 sizes = {id(doc): self.count_in(doc) for doc in live}
                 with self.track_time("batch" if self.batch_size > 1 else None):
-                    found = self.detector.detect_batch([doc.text or "" for doc in live],
-                                                       [doc.metadata.get("lang") for doc in live])
-                    outcomes = {id(doc): self.apply(doc, spans, log) for doc, spans in zip(live, found)}
+                    outcomes = {id(doc): self._outcome(doc, spans, log) for doc, spans in zip(live, self._detect(live))}
                 for doc in batch:
                     if id(doc) in outcomes:
                         rejection = outcomes[id(doc)]
@@ -119,6 +117,30 @@ class PiiRedaction(CurateStep):
         finally:
             if log is not None:
                 log.close()
+
+    def _detect(self, live: list[Document]) -> list[list[Span] | Exception]:
+        """Spans per document. One bad document must not cost the batch (spaCy's tokenizer raises on a lone
+        surrogate): if the batch fails, each document is detected alone, and the one that fails gets its error."""
+        try:
+            return self.detector.detect_batch([doc.text or "" for doc in live],
+                                              [doc.metadata.get("lang") for doc in live])
+        except Exception:
+            found = []
+            for doc in live:
+                try:
+                    found += self.detector.detect_batch([doc.text or ""], [doc.metadata.get("lang")])
+                except Exception as error:
+                    found.append(error)
+            return found
+
+    def _outcome(self, doc: Document, spans: list[Span] | Exception, log) -> Rejection | None:
+        """A document the detector or the redaction failed on is rejected as stage_error; the run goes on."""
+        if isinstance(spans, Exception):
+            return self.error_rejection(spans, doc)
+        try:
+            return self.apply(doc, spans, log)
+        except Exception as error:
+            return self.error_rejection(error, doc)
 
     def process(self, doc: Document) -> Document | Rejection:
         """One document on its own (the batched `run` is what pipelines use)."""
