@@ -216,14 +216,16 @@ def stats(output, as_json):
 @click.option("-n", default=5, show_default=True, help="How many documents.")
 @click.option("--rejected", is_flag=True, help="Show rejected documents.")
 @click.option("--reason", help="Only rejected documents with this reason (implies --rejected).")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), help="Kept documents of this split "
+              "(default: data/, or train/ after a split stage).")
 @click.option("--chars", default=600, show_default=True, help="Characters of text to show per document.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, full text.")
-def head(output, n, rejected, reason, chars, as_json):
+def head(output, n, rejected, reason, split, chars, as_json):
     """Print the first documents of an OUTPUT folder, kept or rejected."""
     from curate.stats import OutputError, head as read_head
 
     try:
-        rows = read_head(output, n, rejected, reason)
+        rows = read_head(output, n, rejected, reason, split)
     except OutputError as error:
         raise ConfigExit(str(error)) from None
     for row in rows:

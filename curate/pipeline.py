@@ -10,23 +10,20 @@ The Python API and `curate run` are the same code:
 """
 
 import hashlib
-import io
 import json
-import sys
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
-from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from curate.config import (FORMAT_SUFFIXES, FORMATS, RAY_INIT_OPTIONS, ConfigError, PipelineConfig, StageConfig,
+from curate.config import (FORMAT_SUFFIXES, FORMATS, ConfigError, PipelineConfig, StageConfig,
                            infer_format, load_pipeline_config, validate_config)
+from curate.executors import make_executor, ray_cluster
 from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, resolve_inputs
 from curate.io.manifest import build_manifest
@@ -119,6 +116,11 @@ class Pipeline:
             seen[step.name] = seen.get(step.name, 0) + 1
             if seen[step.name] > 1:  # funnel rows need distinct names
                 step.name = f"{step.name}#{seen[step.name]}"
+            if step.name.startswith("decontaminate") and not getattr(step, "benchmarks", None) \
+                    and "split" not in seen and "split" not in self.config.input.columns:
+                raise ConfigError([f"stages[{i}].decontaminate: nothing to decontaminate against: put a split stage "
+                                   "before it (val/test are the evaluation side), give `benchmarks`, or read a "
+                                   "`split` input column"], self.source)
             steps.append(step)
         return steps
 
@@ -183,11 +185,11 @@ class Pipeline:
         started = _now()
         progress = _ProgressPoller(out, phases, on_progress)
 
-        def make_executor(pipeline, tasks, logging_dir, depends):
-            return self._executor(pipeline, tasks, workers, logging_dir, verbose, depends)
+        def phase_executor(pipeline, tasks, logging_dir, depends):
+            return make_executor(executor_cfg, pipeline, tasks, workers, logging_dir, verbose, depends)
 
-        with progress, _ray_cluster(executor_cfg):
-            runs = run_phases(phases, make_executor, logs, submit_only=executor_cfg.type == "slurm",
+        with progress, ray_cluster(executor_cfg):
+            runs = run_phases(phases, phase_executor, logs, submit_only=executor_cfg.type == "slurm",
                               on_phase=progress.set_phase)
         already_done = sum(run.already_done for run in runs)
         total_tasks = sum(phase.tasks for phase in phases)
@@ -209,47 +211,6 @@ class Pipeline:
             _remove_folder(self.work_root)
         return RunResult(output, manifest, total_tasks, already_done)
 
-    def _executor(self, pipeline, tasks: int, workers: int, logging_dir: str, verbose: bool, depends=None):
-        cfg = self.config.executor
-        workers = min(workers, tasks)
-        if cfg.type == "ray":
-            from datatrove.executor.ray import RayPipelineExecutor
-
-            options = {k: v for k, v in cfg.options.items() if k not in RAY_INIT_OPTIONS}
-            return RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
-                                       depends=depends, **options)
-        if cfg.type == "slurm":
-            from datatrove.executor.slurm import SlurmPipelineExecutor
-
-            # one job array per phase, named after it (curate-01-stream, curate-02-minhash_dedup-pairs, ...)
-            phase = logging_dir.rstrip("/").rsplit("/", 1)[-1]
-            options = {"time": "24:00:00", "partition": "default", **cfg.options}
-            options["job_name"] = f"{options.get('job_name', 'curate')}-{phase}"
-            return SlurmPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
-                                         depends=depends, **options)
-        return QuietLocalExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, verbose=verbose,
-                                  depends=depends)
-
-
-@contextmanager
-def _ray_cluster(cfg):
-    """For `executor.type: ray`: connect to `options.address`, or start a local Ray cluster (with `options.num_cpus`
-    CPUs, default all) when there is none; a cluster started here is shut down at the end of the run."""
-    if cfg.type != "ray":
-        yield
-        return
-    import ray
-
-    started = False
-    if not ray.is_initialized():
-        init = {k: cfg.options[k] for k in RAY_INIT_OPTIONS if cfg.options.get(k) is not None}
-        ray.init(**init, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-        started = True
-    try:
-        yield
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _stage_summaries(steps: list[PipelineStep], logs, counters: dict[str, dict]) -> dict[str, dict]:
@@ -295,41 +256,6 @@ def make_stage(stage: StageConfig, where: str | None = None) -> PipelineStep:
     if stage.name.startswith("curate.") or hasattr(step, "columns"):
         return step
     return DatatroveStep(step, name=cls.__name__, columns={n: parse_type(t) for n, t in stage.columns.items()})
-
-
-class QuietLocalExecutor(LocalPipelineExecutor):
-    """datatrove's local executor; its per-task INFO logging goes to OUT/logs/<phase>/logs/ only, warnings to stderr.
-
-    `curate run` draws its own progress; datatrove's loguru sink writes every task's INFO lines to stderr.
-    """
-
-    def __init__(self, *args, verbose: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.verbose = verbose
-
-    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
-        if self.verbose:
-            return super()._run_for_rank(rank, local_rank, node_rank)
-        saved, sys.stderr = sys.stderr, _WarningsOnly(sys.stderr)
-        try:
-            return super()._run_for_rank(rank, local_rank, node_rank)
-        finally:
-            sys.stderr = saved
-
-
-class _WarningsOnly(io.TextIOBase):
-    def __init__(self, target):
-        self.target = target
-
-    def write(self, text: str) -> int:
-        if "| WARNING" in text:
-            self.target.write(text)
-        elif "| ERROR" in text or "| CRITICAL" in text:  # the first line; the traceback is in the task's log file
-            self.target.write(text.splitlines()[0] + "  (traceback: OUT/logs/<phase>/logs/task_*.log)\n")
-        return len(text)
-
-    def flush(self):
-        self.target.flush()
 
 
 class _ProgressPoller:

@@ -71,9 +71,16 @@ def _kind_stats(dataset: ds.Dataset) -> dict:
     return stats
 
 
-def head(output: str, n: int = 5, rejected: bool = False, reason: str | None = None) -> list[dict]:
-    """The first `n` documents of the kept (or rejected) shards, optionally only those rejected for `reason`."""
-    kind = "rejected" if rejected or reason else "data"
+def head(output: str, n: int = 5, rejected: bool = False, reason: str | None = None,
+         split: str | None = None) -> list[dict]:
+    """The first `n` documents of the kept shards (`split`: of that split's; by default data/, else train/), or of
+    the rejected ones, optionally only those rejected for `reason`."""
+    if rejected or reason:
+        kind = "rejected"
+    elif split:
+        kind = split
+    else:
+        kind = next((k for k in ("data", "train") if (Path(output) / k).is_dir()), "data")
     dataset = _dataset(output, kind)
     if dataset is None:
         if not Path(output).is_dir():

@@ -134,3 +134,21 @@ def test_a_bad_benchmark_file_is_a_config_error_naming_it(tmp_path):
     with pytest.raises(ConfigError, match="nope.jsonl"):
         Pipeline({"input": {"paths": [str(tmp_path)], "format": "jsonl"}, "output": str(tmp_path / "o"),
                   "stages": [{"decontaminate": {"benchmarks": [str(tmp_path / "nope.jsonl")]}}]}).make_stages()
+
+
+def test_decontaminate_with_nothing_to_check_against_is_a_config_error(tmp_path):
+    from curate.config import ConfigError
+    from curate.pipeline import Pipeline
+
+    with pytest.raises(ConfigError, match=r"stages\[0\].decontaminate: nothing to decontaminate against"):
+        Pipeline({"input": {"paths": [str(tmp_path)], "format": "jsonl"}, "output": str(tmp_path / "o"),
+                  "stages": [{"decontaminate": {}}]}).make_stages()
+
+
+def test_head_shows_a_splits_documents(tmp_path, paragraphs):
+    from curate.stats import head
+
+    run_pipeline({"input": {"paths": [str(_jsonl(tmp_path / "a.jsonl", paragraphs[:200]))]},
+                  "stages": [{"split": {"fractions": {"train": 0.5, "val": 0.25, "test": 0.25}}}]}, tmp_path / "o")
+    assert [r["split"] for r in head(str(tmp_path / "o"), n=3)] == ["train"] * 3  # no data/: train by default
+    assert {r["split"] for r in head(str(tmp_path / "o"), n=5, split="test")} == {"test"}
