@@ -4,15 +4,13 @@ A page goes through, in order:
 1. cheap guards in the pipeline process: bytes are decoded (curate/io/decoding.py; the readers normally do this
    already, so text arrives as str), a page over `max_html_chars` is rejected (`html_too_large`), text that is
    mostly control characters or U+FFFD is rejected (`binary_content`);
-2. in a long-lived worker process (datatrove's ExtractorSandbox: one per process and settings, kept across tasks,
-   killed and restarted only when a page runs past `timeout`, whose page is rejected `extract_timeout`): one lxml
-   parse; a tree cut short by libxml2's nesting limit is rejected (`html_too_deep`); title and date from the same
-   tree; trafilatura on the same tree; if it returns nothing, the fallback (`html2txt`, all visible text) before
-   `no_main_text`.
+2. in a long-lived worker process (datatrove's ExtractorSandbox: one per task, killed and restarted only when a
+   page runs past `timeout`, whose page is rejected `extract_timeout`): one lxml parse; a tree cut short by
+   libxml2's nesting limit is rejected (`html_too_deep`); title and date from the same tree; trafilatura on the
+   same tree; if it returns nothing, the fallback (`html2txt`, all visible text) before `no_main_text`.
 The path that produced the text is recorded in `extract_method`.
 """
 
-import os
 import re
 
 import pyarrow as pa
@@ -215,9 +213,18 @@ class Extract(CurateStep):
         return self.guard(doc) or self.apply(doc, self.extractor(doc.text, doc.metadata.get("url")))
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        # datatrove's ExtractorSandbox fits as is: one forked worker per task, restarted only after a timeout or a
+        # crash, pages sent over a pipe; our PageExtractor returns errors as values, so they cost no restart.
+        # Per task, not per process: a worker kept past its task outlives a pool worker that datatrove terminates
+        # (SIGTERM: no atexit), orphaned, and holds the run's stdout open. What the per-task fork costs: the later
+        # stages have loaded spaCy and lingua by the second task, and parent and child then copy that memory page by
+        # page as they write to it (measured on the 1,032 eval pages, 1 worker, 5 vs 20 tasks: 8k more page faults a
+        # task in the parent, 10k in the worker, 0.1-0.25 CPU s a task).
+        from datatrove.pipeline.extractors.base import ExtractorSandbox
+
         self.extractor.warm_up()  # before the fork: a restarted worker starts warm too
-        sandbox = process_sandbox(self.timeout, self.extractor)
-        yield from self.process_stream(data, lambda doc: self.guard(doc) or self.sandboxed(sandbox, doc))
+        with ExtractorSandbox(timeout=self.timeout, warmup_text=("", None)) as sandbox:
+            yield from self.process_stream(data, lambda doc: self.guard(doc) or self.sandboxed(sandbox, doc))
 
     def sandboxed(self, sandbox, doc: Document) -> Document | Rejection:
         try:
@@ -231,24 +238,3 @@ class Extract(CurateStep):
         except Exception as error:  # noqa: BLE001 - an exception returned by PageExtractor
             return Rejection("extract_error", None, f"{type(error).__name__}: {error}"[:500])
         return self.apply(doc, result)
-
-
-# datatrove's ExtractorSandbox fits as is: a forked worker process, restarted only after a timeout or a crash, pages
-# sent over a pipe (our PageExtractor returns errors as values, so they cost no restart). One per process and
-# settings, kept for every task the process runs (its process is a daemon: it ends with ours), rather than one per
-# task as `with ExtractorSandbox()` in `run` would give: a task's fork comes after the later stages have loaded
-# spaCy and lingua, and parent and child then copy that memory page by page as they write to it. Measured on the
-# 1,032 trafilatura-eval pages, web.yaml, 1 worker, 5 vs 20 tasks: with a sandbox per task, 8k more page faults a
-# task in the parent and 10k in the worker (1.3 to 3.8 CPU s more in all, 3 pairs of runs); with this one, the same
-# faults for 5 or 20 tasks (parent 230k; worker 35-39k, where a worker per task made 130-150k over 5 tasks).
-_SANDBOXES: dict[tuple, "ExtractorSandbox"] = {}  # noqa: F821 - datatrove's, imported on first use
-
-
-def process_sandbox(timeout: float, extractor: PageExtractor):
-    from datatrove.pipeline.extractors.base import ExtractorSandbox
-
-    # the pid: a process forked from this one must not use (or test) a worker that is not its child
-    key = (os.getpid(), timeout, extractor.mode, extractor.include_tables, extractor.fallback, extractor.find_date)
-    if key not in _SANDBOXES:
-        _SANDBOXES[key] = ExtractorSandbox(timeout=timeout, warmup_text=("", None))
-    return _SANDBOXES[key]
