@@ -9,6 +9,9 @@ Prints JSON:
   reads them or rejects them with a reason).
 
 Runs alternate (ours, datatrove; 1 worker, 2 workers) so machine noise hits both alike; figures are medians.
+With 1 worker a pipeline runs in this process: from the second round on, both find what they loaded in the first
+still loaded (spaCy's tokenizers; for ours also lid.176, lingua, the word memo and the extraction worker), so
+`runs_s`'s first entry is the cold start and the rest are warm. 2 workers start fresh worker processes every round.
 
     python benchmarks/bench_stages.py [--repeats 3] [--pipeline pipelines/web.yaml] [--workers 1 2]
                                       [--records-per-file 210]

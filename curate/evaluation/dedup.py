@@ -106,7 +106,7 @@ def web_docs(data: Path, limit: int | None = None) -> list[tuple[str, str]]:
     folder = data / "extraction" / "trafilatura-eval"
     docs = []
     for path in sorted((folder / "eval").glob("*.gz")) + sorted((folder / "cache").glob("*.gz")):
-        text = extract(gzip.decompress(path.read_bytes()), no_fallback=True)
+        text = extract(gzip.decompress(path.read_bytes()), fast=True)
         if text and len(text.split()) >= 100:
             docs.append((f"web/{path.name}", text))
         if limit and len(docs) >= limit:

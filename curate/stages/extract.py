@@ -46,9 +46,8 @@ class PageExtractor:
     cost a worker restart: ExtractorSandbox re-raises returned exceptions in the parent).
     """
 
-    def __init__(self, mode: str, include_tables: bool, fallback: bool, find_date: bool, compare_below: int):
+    def __init__(self, mode: str, include_tables: bool, fallback: bool, find_date: bool):
         self.mode, self.include_tables, self.fallback, self.find_date = mode, include_tables, fallback, find_date
-        self.compare_below = compare_below
         self._options = None
 
     def options(self):
@@ -93,12 +92,8 @@ class PageExtractor:
             return {"rejection": ("html_too_deep", 256.0, deep[0].message)}
         if tree is None:
             return {"rejection": ("no_main_text", 0.0, "not parseable as HTML")}
-        # metadata first: the extraction changes the tree in place
         title, page_date = self.metadata(tree, url)
-        try:
-            text = self.main_text(tree, url)
-        except (TypeError, ValueError):  # as trafilatura's bare_extraction: lxml refuses control characters etc.
-            text = None
+        text = self.main_text(tree)  # None when trafilatura finds nothing (it catches its own TypeError/ValueError)
         method = "trafilatura"
         if not (text and text.strip()) and self.fallback:
             # trafilatura already tried its own `baseline` (core.py: when the main text is under MIN_EXTRACTED_SIZE)
@@ -107,7 +102,7 @@ class PageExtractor:
             # benchmark (evaluation.rst), and on a page with no main text found recall is what is left to win.
             from trafilatura import html2txt
 
-            text, method = html2txt(html), "html2txt"
+            text, method = html2txt(tree), "html2txt"  # it copies the tree
         if not (text and text.strip()):
             return {"rejection": ("no_main_text", 0.0, "trafilatura and the fallback found no text")}
         from trafilatura.utils import normalize_unicode
@@ -115,41 +110,14 @@ class PageExtractor:
         # NFC, as trafilatura.extract's last step (core.determine_returnstring)
         return {"text": normalize_unicode(text), "title": title, "page_date": page_date, "method": method}
 
-    def main_text(self, tree, url: str | None) -> str | None:
-        """trafilatura's bare_extraction (core.py, 1.11.0) for text only, on our tree, with one change: the
-        comparison with readability and jusText is skipped when trafilatura's own extraction already has
-        `compare_below` characters or more.
+    def main_text(self, tree) -> str | None:
+        """trafilatura's bare_extraction on our parsed tree (it works on a copy: the tree stays whole for the
+        fallback). Its public entry point, not its internals: trafilatura 2.x's cascade (main extractor,
+        readability/jusText comparison, baseline rescue, recall escalation) changes between minor versions."""
+        from trafilatura import bare_extraction
 
-        trafilatura itself skips that comparison above 10 x MIN_EXTRACTED_SIZE = 2,500 characters in recall mode
-        (external.py, compare_extraction). Measured here on the trafilatura-eval pages (balanced mode): 20.0 instead
-        of 25.2 CPU ms per page, F1 0.9162 instead of 0.9167 (2 of 2,951 `with` snippets lost, 1 more `without`
-        found). With a huge `compare_below` the output is identical to trafilatura's bare_extraction on all 990
-        pages. Written out here rather than calling bare_extraction, which has no such switch.
-        """
-        from copy import copy, deepcopy
-
-        from trafilatura.baseline import baseline
-        from trafilatura.external import compare_extraction
-        from trafilatura.htmlprocessing import convert_tags, prune_unwanted_nodes, tree_cleaning
-        from trafilatura.main_extractor import extract_content
-        from trafilatura.xml import xmltotxt
-        from trafilatura.xpaths import REMOVE_COMMENTS_XPATH
-
-        options = self.options()
-        tree_backup = copy(tree)
-        cleaned = tree_cleaning(tree, options)
-        cleaned_backup = copy(cleaned)
-        cleaned = convert_tags(cleaned, options, url)
-        if options.focus == "precision":
-            cleaned = prune_unwanted_nodes(cleaned, REMOVE_COMMENTS_XPATH)
-        body, text, length = extract_content(cleaned, options)
-        if length < self.compare_below:
-            body, text, length = compare_extraction(cleaned_backup, deepcopy(tree_backup), body, text, length, options)
-        if length < options.min_extracted_size:  # trafilatura's own rescue: its baseline on the original tree
-            body, text, length = baseline(deepcopy(tree_backup))
-        if length < options.min_output_size:
-            return None
-        return xmltotxt(body, False)
+        document = bare_extraction(tree, options=self.options())
+        return None if document is None else document.text
 
     def metadata(self, tree, url: str | None) -> tuple[str | None, str | None]:
         """Title and publication date, as trafilatura's extract_metadata finds them, without its other fields."""
@@ -176,15 +144,12 @@ class Extract(CurateStep):
         fallback: run html2txt when trafilatura returns nothing (else such pages are `no_main_text` at once).
         find_date: look for the page's publication date (htmldate, fast mode).
         include_tables: keep text inside <table> (trafilatura's default).
-        compare_below: compare trafilatura's text with readability/jusText only when it is shorter than this
-            (characters); a huge value gives trafilatura's own behaviour.
     """
 
     name = "extract"
 
     def __init__(self, mode: str = "balanced", timeout: float = 5.0, max_html_chars: int = 5_000_000,
-                 fallback: bool = True, find_date: bool = True, include_tables: bool = True,
-                 compare_below: int = 2500):
+                 fallback: bool = True, find_date: bool = True, include_tables: bool = True):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"extract: unknown mode {mode!r}; allowed: {', '.join(MODES)}")
@@ -198,8 +163,7 @@ class Extract(CurateStep):
         # 3x the largest page of trafilatura's evaluation set (1.6 MB, nymag.com.polarization.html); a 4 MB page
         # already costs 6.6 CPU s here.
         self.max_html_chars = max_html_chars
-        # trafilatura's recall-mode bypass, 10 x MIN_EXTRACTED_SIZE (settings.cfg), in every mode; see main_text
-        self.extractor = PageExtractor(mode, include_tables, fallback, find_date, compare_below)
+        self.extractor = PageExtractor(mode, include_tables, fallback, find_date)
 
     def columns(self) -> dict[str, pa.DataType]:
         return {"title": pa.string(), "page_date": pa.string(), "extract_method": pa.string(),
@@ -254,6 +218,11 @@ class Extract(CurateStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         # datatrove's ExtractorSandbox fits as is: one forked worker per task, restarted only after a timeout or a
         # crash, pages sent over a pipe; our PageExtractor returns errors as values, so they cost no restart.
+        # Per task, not per process: a worker kept past its task outlives a pool worker that datatrove terminates
+        # (SIGTERM: no atexit), orphaned, and holds the run's stdout open. What the per-task fork costs: the later
+        # stages have loaded spaCy and lingua by the second task, and parent and child then copy that memory page by
+        # page as they write to it (measured on the 1,032 eval pages, 1 worker, 5 vs 20 tasks: 8k more page faults a
+        # task in the parent, 10k in the worker, 0.1-0.25 CPU s a task).
         from datatrove.pipeline.extractors.base import ExtractorSandbox
 
         self.extractor.warm_up()  # before the fork: a restarted worker starts warm too

@@ -9,13 +9,16 @@ a language written without spaces between words (zh, ja, th, ...) gets no words 
 says why) rather than one "word" per line.
 
 spaCy tokenizers are run once per document, keeping each token's offset, so per-line word and sentence counts
-(C4's rules) are read off the same tokens instead of tokenizing every line again, as datatrove does.
+(C4's rules) are read off the same tokens instead of tokenizing every line again, as datatrove does; and chunk by
+chunk from memory where that gives the same tokens (curate/stages/spacy_chunks.py).
 """
 
-import re
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
+
+from curate.stages.spacy_chunks import ChunkTokenizer, Tokens, spacy_tokens
 
 # Scripts that do not separate words with spaces: without a real tokenizer, no word-based rule can be measured.
 UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz", "jv_Java"})
@@ -80,10 +83,6 @@ def stop_words(lang: str, top_k: int = 8) -> frozenset[str] | None:
 
 
 VOCAB_LIMIT = 1_000_000  # spaCy lexemes kept before a pipeline is reloaded (a few hundred MB at most)
-# spaCy's tokenizer searches a whitespace-free run for a suffix once per character it splits off, each search
-# scanning the run: quadratic (10,000 emoji in a row: 8 s; the fuzz tests found a page that took 8 minutes). A run
-# this long is no word of any language; it is kept as one token, and the text around it is tokenized as before.
-MAX_RUN_CHARS = 1000
 
 
 def SpaCyTokenizerType():
@@ -98,17 +97,11 @@ def _is_punct(word: str) -> bool:
     return bool(word) and all(unicodedata.category(c).startswith("P") for c in word)
 
 
-class Token(NamedTuple):
-    start: int  # character offset in the text
-    text: str
-    is_punct: bool
-
-
 class TextWords(NamedTuple):
     """The words of one text (datatrove's `split_into_words`), and the tokens with offsets when spaCy made them."""
 
     words: list[str] | None  # None: no tokenizer for this language; word rules are skipped
-    tokens: list[Token] | None  # spaCy tokens (whitespace tokens included), for per-line counts
+    tokens: Tokens | None  # spaCy's (or jieba's) tokens, whitespace tokens included, for per-line counts
     skip_reason: str | None = None
 
 
@@ -122,6 +115,7 @@ class WordSplitter:
         self._datatrove = None  # datatrove's WordTokenizer for the language
         self._chunked = False
         self._jieba = None
+        self._chunks: ChunkTokenizer | None = None  # spaCy's tokens from remembered chunks, where exact
         self._punct_chars: frozenset[str] = frozenset()
         self._load()
 
@@ -173,46 +167,53 @@ class WordSplitter:
         if self.skip_reason:
             return TextWords(None, None, self.skip_reason)
         if self._jieba is not None:
-            tokens = [Token(start, word, _is_punct(word)) for word, start, _ in self._jieba.tokenize(text)]
-            return TextWords([s for s in (t.text.strip() for t in tokens) if s], tokens)
-        if self._spacy is None or self._chunked:
+            pieces = list(self._jieba.tokenize(text))
+            tokens = Tokens([start for _, start, _ in pieces], [word for word, _, _ in pieces],
+                            [_is_punct(word) for word, _, _ in pieces])
+        elif self._spacy is None or self._chunked:
             return TextWords(self._datatrove.word_tokenize(text), None)
+        else:
+            tokens = self.spacy_split(text)
+        # datatrove's strip_strings: whitespace tokens out, the rest stripped
+        return TextWords([s for s in (t.strip() for t in tokens.texts) if s], tokens)
+
+    def spacy_split(self, text: str) -> Tokens:
         nlp = self._spacy
         nlp.max_length = len(text) + 10
-        if isinstance(self._datatrove, SpaCyTokenizerType()):
-            # No memory_zone (datatrove's choice): it throws spaCy's lexeme cache away after every page, and
-            # re-creating lexemes is most of the tokenizing time. The vocabulary grows instead, so the pipeline is
-            # loaded anew past VOCAB_LIMIT strings.
-            if len(nlp.vocab) > VOCAB_LIMIT:
-                self._datatrove._tokenizer = None
-                nlp = self._spacy = self._datatrove.tokenizer
-            tokens = _spacy_tokens(nlp, text)
-        else:
-            with nlp.memory_zone():  # spaCy's vocabulary would otherwise grow with every new string of every page
-                tokens = _spacy_tokens(nlp, text)
-        # datatrove's strip_strings: whitespace tokens out, the rest stripped
-        words = [s for s in (t.text.strip() for t in tokens) if s]
-        return TextWords(words, tokens)
+        own_pipeline = isinstance(self._datatrove, SpaCyTokenizerType())
+        # No memory_zone for a language's own pipeline (datatrove's choice): it throws spaCy's lexeme cache away
+        # after every page, and re-creating lexemes is most of the tokenizing time. The vocabulary grows instead, so
+        # the pipeline is loaded anew past VOCAB_LIMIT strings. The shared `xx` one gets a zone: its vocabulary
+        # would otherwise grow with every new string of every page of every minor language.
+        if own_pipeline and len(nlp.vocab) > VOCAB_LIMIT:
+            self._datatrove._tokenizer = None
+            nlp = self._spacy = self._datatrove.tokenizer
+            self._chunks = None
+        if self._chunks is None:
+            self._chunks = ChunkTokenizer(nlp.tokenizer)
+        with nullcontext() if own_pipeline else nlp.memory_zone():
+            tokens = self._chunks(text) if self._chunks.usable else None
+            return spacy_tokens(nlp.tokenizer, text) if tokens is None else tokens
 
     def words(self, text: str) -> list[str] | None:
         return self.split(text).words
 
-    def count_sentences(self, tokens: list[Token]) -> int:
+    def count_sentences(self, tokens: Tokens) -> int:
         """Sentences in a run of spaCy tokens, by spaCy's Sentencizer rule (what datatrove's split_into_sentences
         uses): a sentence starts at the first non-punctuation token after a sentence-final character."""
-        if not tokens:
+        if not tokens.texts:
             return 1  # as split_into_sentences, which returns the whole (empty) text as one part
         count, seen_period, punct_chars = 1, False, self._punct_chars
-        for token in tokens:
-            in_punct_chars = token.text in punct_chars
-            if seen_period and not token.is_punct and not in_punct_chars:
+        for text, is_punct in zip(tokens.texts, tokens.punct):
+            in_punct_chars = text in punct_chars
+            if seen_period and not is_punct and not in_punct_chars:
                 count += 1
                 seen_period = False
             elif in_punct_chars:
                 seen_period = True
         return count
 
-    def line_sentences(self, text: str, tokens: list[Token] | None) -> int:
+    def line_sentences(self, text: str, tokens: Tokens | None) -> int:
         """sentence_count(text), from `text`'s tokens when the Sentencizer rule applies."""
         if tokens is not None and self._punct_chars and not self._chunked:  # spaCy's or jieba's tokens
             return self.count_sentences(tokens)
@@ -223,20 +224,6 @@ class WordSplitter:
         if self._punct_chars and not self._chunked:
             return self.count_sentences(self.split(text).tokens)
         return max(1, len(self._sentences.span_tokenize(text)))
-
-
-def _spacy_tokens(nlp, text: str) -> list[Token]:
-    """spaCy's tokens of `text`, except that a whitespace-free run of MAX_RUN_CHARS or more is one token."""
-    if not text or max(map(len, text.split()), default=0) < MAX_RUN_CHARS:
-        return [Token(t.idx, t.text, t.is_punct) for t in nlp.tokenizer(text)]
-    tokens, start = [], 0
-    for run in re.finditer(r"\S+", text):
-        if run.end() - run.start() >= MAX_RUN_CHARS:
-            tokens += [Token(start + t.idx, t.text, t.is_punct) for t in nlp.tokenizer(text[start:run.start()])]
-            tokens.append(Token(run.start(), run.group(), False))
-            start = run.end()
-    tokens += [Token(start + t.idx, t.text, t.is_punct) for t in nlp.tokenizer(text[start:])]
-    return tokens
 
 
 @lru_cache(maxsize=None)

@@ -12,7 +12,6 @@ page was split into once, with spaCy's Sentencizer rule, not by tokenizing every
 """
 
 import re
-from bisect import bisect_left
 
 import pyarrow as pa
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
@@ -47,7 +46,6 @@ def measure(text: str, splitter, tokens, min_words_per_line: int, max_word_lengt
     lang = splitter.lang
     end_punctuation = END_PUNCTUATION if lang == "en" else OTHER_END_PUNCTUATION
     unspaced = lang in UNSPACED_LANGUAGES
-    starts = [t.start for t in tokens] if tokens is not None else None
     lorem = curly = sentences = removed = 0
     kept: list[str] = []
     kept_words = 0 if tokens is not None else -1
@@ -58,13 +56,13 @@ def measure(text: str, splitter, tokens, min_words_per_line: int, max_word_lengt
         line = raw.strip()
         line_tokens = None
         if tokens is not None and line:
-            line_tokens = tokens[bisect_left(starts, line_start):bisect_left(starts, line_start + len(line))]
+            line_tokens = tokens.between(line_start, line_start + len(line))
         if not unspaced:
             words = line.split()
         elif splitter.skip_reason is not None:  # no tokenizer: the word rules cannot be measured, so not applied
             words = None
         elif line_tokens is not None:
-            words = [t.text for t in line_tokens if t.text.strip()]
+            words = [t for t in line_tokens.texts if t.strip()]
         else:
             words = splitter.words(line) if line else []
         if words is not None and max_word_length != -1 and any(len(word) > max_word_length for word in words):
@@ -93,7 +91,7 @@ def measure(text: str, splitter, tokens, min_words_per_line: int, max_word_lengt
                 line_tokens = splitter.split(line).tokens
             sentences += splitter.line_sentences(line, line_tokens)
             if kept_words >= 0 and line_tokens is not None:
-                kept_words += sum(1 for t in line_tokens if t.text.strip())
+                kept_words += sum(1 for t in line_tokens.texts if t.strip())
             elif line_tokens is None:
                 kept_words = -1
         kept.append(line)

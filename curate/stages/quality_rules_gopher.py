@@ -76,10 +76,21 @@ def top_ngram_chars(words: list[str], n: int) -> int:
     return (sum(map(len, gram)) + n - 1) * count
 
 
-def dup_ngram_chars(words: list[str], n: int) -> int:
-    """Characters in repeated n-grams, skipping the n words of a repeat (datatrove's find_all_duplicate, which
-    joins an n-gram's words with no separator: kept, so the values stay equal)."""
-    grams = list(map("".join, _ngrams(words, n)))
+def dup_ngram_chars(words: list[str]) -> dict[int, int]:
+    """n -> characters in repeated n-grams for each n of DUP_NGRAM_SIZES, skipping the n words of a repeat
+    (datatrove's find_all_duplicate, which joins an n-gram's words with no separator: kept, so the values stay
+    equal). Each size's joined n-grams extend the previous size's by one word (one concatenation, not a join)."""
+    first = DUP_NGRAM_SIZES[0]
+    grams = list(map("".join, _ngrams(words, first)))
+    chars = {}
+    for n in DUP_NGRAM_SIZES:
+        if n > first:
+            grams = list(map(str.__add__, grams, words[n - 1:]))
+        chars[n] = _repeated_chars(grams, n)
+    return chars
+
+
+def _repeated_chars(grams: list[str], n: int) -> int:
     if len(set(grams)) == len(grams):  # no repeat at all, the common case: no Python loop
         return 0
     seen: set[str] = set()
@@ -119,8 +130,8 @@ def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | Non
 
     for n in TOP_NGRAM_SIZES:  # no n-gram at all: datatrove skips the rule
         values[f"gopher_top_{n}_gram_char_frac"] = top_ngram_chars(words, n) / len(text) if len(words) >= n else 0.0
-    for n in DUP_NGRAM_SIZES:
-        values[f"gopher_dup_{n}_gram_char_frac"] = dup_ngram_chars(words, n) / len(text)
+    for n, chars in dup_ngram_chars(words).items():
+        values[f"gopher_dup_{n}_gram_char_frac"] = chars / len(text)
 
     n_words = len(words)
     non_symbol = [w for w in words if not PUNCTUATION_SET.issuperset(w)]

@@ -135,11 +135,13 @@ def test_eval_extraction_on_a_subset(tmp_path):
     result = curate_cli("eval", "extraction", "--data", shared(*EVAL), "--limit", "60", "--report", report)
     assert "published: trafilatura 2.2.0 (standard)" in result.stdout and "0.924" in result.stdout
     figures = json.loads(report.read_text())
-    assert figures["documents"] == 60 and figures["trafilatura_version"] == "1.11.0"
-    plain, ours = figures["results"]["trafilatura 1.11.0 (standard)"], figures["results"]["curate extract (balanced)"]
+    version = figures["trafilatura_version"]
+    assert figures["documents"] == 60 and version.startswith("2.")
+    plain, ours = figures["results"][f"trafilatura {version} (standard)"], figures["results"]["curate extract (balanced)"]
     assert plain["tp"] + plain["fn"] == figures["with_segments"]
     assert plain["fp"] + plain["tn"] == figures["without_segments"]
-    # measured here on these 60 pages: 0.950 for both (TP 151, FP 10, FN 6, TN 168); on all 990: plain 0.916,
-    # ours 0.917. Band: +-0.01, room for a different lxml/libxml2 build, not for a change in the counting.
-    assert abs(plain["f1"] - 0.950) <= 0.01 and abs(ours["f1"] - 0.950) <= 0.01
+    # measured here with trafilatura 2.3.1 on these 60 pages: 0.944 for both (TP 152, FP 13, FN 5, TN 165); on all
+    # 990: 0.926 for both (2.2.0: 0.924, its published row). Band: +-0.01, room for another 2.x release or
+    # lxml/libxml2 build, not for a change in the counting.
+    assert abs(plain["f1"] - 0.944) <= 0.01 and abs(ours["f1"] - 0.944) <= 0.01
     assert ours["f1"] >= plain["f1"] - 0.005
