@@ -56,6 +56,9 @@ class TrainConfig:
     compile: bool = False
     threads: int = 0  # torch intra-op threads; 0 = one per available core
     out_dir: str = "runs/latest"  # the checkpoint folder
+    # False: write a checkpoint only when the val estimate improves (nanoGPT's always_save_checkpoint=False), so a
+    # run that overfits a small corpus keeps its best model; a resume then continues from that best step
+    always_save_checkpoint: bool = True
     resume: bool = False
 
     def to_dict(self) -> dict:

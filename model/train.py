@@ -15,6 +15,7 @@ import inspect
 import json
 import math
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def setup_runtime(cfg: TrainConfig) -> Runtime:
     device_name = cfg.device
     if device_name == "auto":
         device_name = "cuda" if torch.cuda.is_available() else "cpu"
-    if device_name == "cuda" and world_size > 1:
+    if device_name == "cuda":  # an index is needed by set_device; under torchrun, this process's GPU
         device_name = f"cuda:{local_rank}"
     device = torch.device(device_name)
     if device.type == "cuda":
@@ -179,6 +180,7 @@ def train(
 
     batches = torch.Generator().manual_seed(cfg.seed + rt.rank)  # training batches only
     step, elapsed, curve = 0, 0.0, []
+    window_rates = []  # tokens/s of each log window: their median ignores compile warm-up and stalls
     if resuming:
         state = load_train_state(out_dir)
         optimizer.load_state_dict(state["optimizer"])
@@ -208,6 +210,7 @@ def train(
             raw_model, val_tokens, token_bytes, cfg.batch_size, block, cfg.eval_iters,
             seed=cfg.seed + 1_000_003, device=rt.device, autocast=rt.autocast,
         )  # fmt: skip
+        improved = not curve or val["loss"] < min(loss for _, loss in curve)
         curve.append([step, val["loss"]])
         record({"step": step, "val_loss": val["loss"], "val_perplexity": val["perplexity"],
                 "val_bits_per_byte": val["bits_per_byte"], "elapsed_s": round(elapsed, 3)})  # fmt: skip
@@ -217,7 +220,7 @@ def train(
         if rt.world_size > 1:
             rng_states = [None] * rt.world_size
             dist.all_gather_object(rng_states, batches.get_state())
-        if rt.master and out_dir is not None:
+        if rt.master and out_dir is not None and (cfg.always_save_checkpoint or improved):
             state = {"optimizer": optimizer.state_dict(), "step": step, "elapsed": elapsed, "curve": curve,
                      "batch_rng": rng_states, "torch_rng": torch.get_rng_state()}  # fmt: skip
             if rt.device.type == "cuda":
@@ -274,6 +277,7 @@ def train(
             window = now - window_start
             train_time, steps_timed = train_time + window, steps_timed + window_steps
             tokens_per_s = window_steps * tokens_per_step / max(window, 1e-9)
+            window_rates.append(tokens_per_s)
             entry = {"step": step, "train_loss": loss_value, "lr": lr, "tokens_per_s": round(tokens_per_s),
                      "ms_per_iter": round(1000 * window / window_steps, 2)}  # fmt: skip
             postfix = {"loss": f"{loss_value:.4f}", "tok/s": f"{tokens_per_s:,.0f}"}
@@ -290,10 +294,15 @@ def train(
         "elapsed_s": round(elapsed, 3),
         "tokens_per_s": round(steps_timed * tokens_per_step / train_time) if train_time else None,
         "ms_per_iter": round(1000 * train_time / steps_timed, 3) if steps_timed else None,
+        "tokens_per_s_median": round(statistics.median(window_rates)) if window_rates else None,
         "val_curve": curve,
         "val_loss": curve[-1][1] if curve else None,
+        "best_val": min(curve, key=lambda point: point[1]) if curve else None,  # [step, loss]
         "out_dir": str(out_dir) if out_dir else None,
     }
+    if peak is not None and window_rates:
+        summary["mfu_median"] = raw_model.flops_per_token() * statistics.median(window_rates) / (peak * rt.world_size)
+        summary["device"] = _device_name(rt.device)
     if cfg.final_eval and rt.master and not stop_now:
         full = evaluate_tokens(raw_model, val_tokens, token_bytes, device=rt.device, autocast=rt.autocast)
         summary["val_full"] = full

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared" / "data").resolve()
+# CURATE_SHARED_DATA: a copy of ../shared/data elsewhere (a lent GPU machine has no ../shared)
+SHARED = Path(os.environ.get("CURATE_SHARED_DATA", REPO / ".." / "shared" / "data")).resolve()
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -131,3 +131,20 @@ def test_ddp_under_torchrun_on_two_cpu_processes(tmp_path, shakespeare_out, shak
     assert json.loads(result.stdout)["loss"] < unigram_entropy(shakespeare_text) - 0.3
     timed = torchrun(tmp_path / "timed", max_iters=100000, max_seconds=3)
     assert 0 < timed["step"] < 100000
+
+
+def test_always_save_checkpoint_false_keeps_the_best_model(tmp_path, shakespeare_text):
+    """nanoGPT's always_save_checkpoint=False: a run that overfits keeps the checkpoint of its best val estimate."""
+    from model.checkpoint import load_train_state
+
+    out = tmp_path / "out"
+    write_shards(out / "data", paragraphs(shakespeare_text)[:300], prefix="s")
+    # a constant, too-high learning rate: the val estimate bottoms out before the last step (deterministic by seed)
+    settings = dict(max_iters=60, learning_rate=0.1, min_lr=0.1, warmup_iters=0, eval_interval=5)
+    best_only = train(load_config(None, tiny_overrides(tmp_path / "best", always_save_checkpoint=False, **settings)), out)
+    best_step, best_loss = best_only["best_val"]
+    assert best_step < 60 and best_loss < best_only["val_curve"][-1][1]
+    assert load_train_state(tmp_path / "best")["step"] == best_step
+    every = train(load_config(None, tiny_overrides(tmp_path / "every", **settings)), out)
+    assert every["val_curve"] == best_only["val_curve"]  # the same run; only what is written differs
+    assert load_train_state(tmp_path / "every")["step"] == 60

@@ -3,6 +3,7 @@ small Parquet shards in temporary folders, and a tiny network configuration."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-SHARED_TEXT = (REPO / "../shared/data/text").resolve()
+SHARED_TEXT = (Path(os.environ.get("CURATE_SHARED_DATA", REPO / "../shared/data")) / "text").resolve()
+# CURATE_TEST_DEVICE=cuda runs the trainer tests on a GPU (they run on the CPU everywhere else)
+DEVICE = os.environ.get("CURATE_TEST_DEVICE", "cpu")
 SHAKESPEARE = SHARED_TEXT / "tinyshakespeare/input.txt"
 ALICE = SHARED_TEXT / "gutenberg/11/11-0.txt"
 
@@ -44,7 +47,7 @@ def tiny_overrides(out_dir: Path, **extra) -> list[str]:
     settings = {
         "n_layer": 2, "n_head": 2, "n_embd": 48, "block_size": 32, "batch_size": 8,
         "max_iters": 30, "warmup_iters": 5, "eval_interval": 10, "eval_iters": 4, "log_interval": 5,
-        "progress": False, "final_eval": False, "device": "cpu", "out_dir": str(out_dir),
+        "progress": False, "final_eval": False, "device": DEVICE, "out_dir": str(out_dir),
     }  # fmt: skip
     settings.update(extra)
     return [f"{k}={v}" for k, v in settings.items()]
