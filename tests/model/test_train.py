@@ -114,7 +114,8 @@ def test_ddp_under_torchrun_on_two_cpu_processes(tmp_path, shakespeare_out, shak
 
     def torchrun(out_dir, **extra):
         overrides = tiny_overrides(out_dir, **{"max_iters": 80, "learning_rate": 3e-3, **extra})
-        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "model.train",
+        # --standalone: a free port for the rendezvous, so a port left in use by another run cannot fail this one
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "model.train",
                    str(shakespeare_out), *overrides, "--json"]
         result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
