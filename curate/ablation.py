@@ -218,14 +218,15 @@ def verdict(results: list[dict], set_names: list[str]) -> list[str]:
 
 def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, train_config: str | None = None,
                  overrides: list[str] = (), references: list[str] = (), seeds: int = 2, leave_one_out: bool = False,
-                 workers: int | None = None, force: bool = False, log=print) -> dict:
+                 workers: int | None = None, force: bool = False, log=print, pipeline_overrides: dict | None = None
+                 ) -> dict:
     """Run every variant, train `seeds` models on each, score them; write OUT/ablation.json and OUT/report.html."""
     from model.config import load_config
 
     if budget_tokens <= 0 or seeds < 1:
         raise ConfigError(["--budget-tokens and --seeds must be positive"])
     out_dir = Path(out_dir)
-    pipeline = Pipeline.from_yaml(pipeline_file)
+    pipeline = Pipeline.from_yaml(pipeline_file, pipeline_overrides)
     if train_config is None:  # the preset shipped as package data of `model`
         import importlib.util
 

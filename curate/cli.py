@@ -274,14 +274,17 @@ def report(output, html_path, ablation):
 @click.option("--out", "out_dir", default=None, help="Ablation folder [out/ablate/<pipeline name>].")
 @click.option("--workers", type=click.IntRange(min=1), help="Pipeline tasks run at once.")
 @click.option("--force", is_flag=True, help="Re-run the pipelines instead of reusing finished variant runs.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a pipeline config key, as in `curate run` (stages.8.split.fractions=...).")
 @click.option("--json", "as_json", is_flag=True, help="Print ablation.json.")
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_one_out, out_dir, workers, force,
-           as_json, overrides):
+           sets, as_json, overrides):
     """Run PIPELINE_FILE raw (only extraction, chunk, split) and in full, train the same GPT with the same seeds and token budget
     on each training split, and compare bits per byte on the curated test split and the references.
 
-    KEY=VALUE overrides the trainer preset (n_layer=2 test_fraction=0.2 ...). Writes ablation.json and report.html."""
+    KEY=VALUE overrides the trainer preset (n_layer=2 learning_rate=3e-3 ...), --set the pipeline. Writes
+    ablation.json and report.html."""
     from pathlib import Path
 
     from curate.ablation import run_ablation
@@ -295,7 +298,7 @@ def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_
 
     try:
         result = run_ablation(pipeline_file, budget_tokens, out_dir, train_config, list(overrides), list(references),
-                              seeds, leave_one_out, workers, force, log=log)
+                              seeds, leave_one_out, workers, force, log=log, pipeline_overrides=_overrides(sets))
     except (ConfigError, ValueError, FileNotFoundError) as error:
         raise ConfigExit(str(error)) from None
     except Exception as error:  # a pipeline task or a training run failed

@@ -339,11 +339,22 @@ def _key_lines(text: str) -> dict[tuple, int]:
 
 
 def _set_dotted(data: dict, dotted: str, value) -> None:
+    """`a.b.c` sets data["a"]["b"]["c"]; a number indexes a list (`stages.8.split.fractions`: the ninth stage)."""
     node = data
     parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                where = ".".join(parts[:depth]) or "the config"
+                raise ConfigError([f"--set {dotted}: {where} is a list of {len(node)}; {part!r} is not an index in it"])
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError([f"--set {dotted}: {'.'.join(parts[:depth])} is not a mapping"])
+        if last:
+            node[part] = value
+        else:
+            node = node[part] if isinstance(node, list) else node.setdefault(part, {})
 
 
 def infer_format(paths: list[str]) -> str | None:

@@ -65,3 +65,14 @@ def test_invalid_yaml_and_missing_file(tmp_path):
     assert result.returncode == 2 and "not valid YAML" in result.stderr
     result = curate_cli("run", tmp_path / "missing.yaml", check=False)
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_set_reaches_into_the_stage_list_by_index(tmp_path):
+    from curate.config import ConfigError, load_pipeline_config
+
+    config = load_pipeline_config("pipelines/web.yaml", {"stages.8.split.fractions": {"train": 0.7, "val": 0.0, "test": 0.3}})
+    assert config.stages[8].name == "split" and config.stages[8].params["fractions"]["test"] == 0.3
+    with pytest.raises(ConfigError, match=r"stages is a list of 10; '10' is not an index in it"):
+        load_pipeline_config("pipelines/web.yaml", {"stages.10.split.fractions": {}})
+    result = curate_cli("validate", "pipelines/web.yaml", "--set", "stages.x.split=1", check=False)
+    assert result.returncode == 2 and "'x' is not an index" in result.stderr, result.stderr
