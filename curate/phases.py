@@ -15,6 +15,7 @@ submitted at once as jobs that depend on each other (datatrove's `depends`).
 Each task also records its wall time and peak RSS (OUT/logs/<phase>/resources/<rank>.json) for the manifest.
 """
 
+import collections
 import json
 import time
 from dataclasses import dataclass
@@ -80,8 +81,7 @@ class TaskResources(PipelineStep):
         # a pool worker runs several tasks one after the other: restart the peak so it is this task's
         reset_peak_rss()
         started = time.time()
-        for _ in data or ():
-            pass
+        collections.deque(data or (), maxlen=0)  # drain the pipeline: the steps before this one do the work
         record = {"started": started, "finished": time.time(), "peak_rss_mb": round(peak_rss_mb(), 1)}
         with get_datafolder(self.logging_dir).open(f"resources/{rank:05d}.json", "wt") as f:
             json.dump(record, f)

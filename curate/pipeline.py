@@ -306,8 +306,7 @@ def _check_writable(out, output: str, source: str | None) -> None:
     """The output folder can be created and written to: a ConfigError naming output.path, before the first write."""
     probe = ".curate-write-check"
     try:
-        with out.open(probe, "wb"):
-            pass
+        out.open(probe, "wb").close()  # DataFolder.open creates the folder first, as the writers will
         out.rm(probe)
     except OSError as error:
         raise ConfigError([f"output.path: cannot write to {output!r}: {type(error).__name__}: {error}"],

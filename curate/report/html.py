@@ -5,6 +5,7 @@ markup shows as text and never runs.
 """
 
 import base64
+import contextlib
 import html
 from datetime import datetime
 
@@ -179,11 +180,9 @@ def run_section(data: ReportData) -> str:
     parts = ['<h2 id="run">Run: config, versions, timings</h2>']
     started, finished = m.get("started"), m.get("finished")
     timing = [["started", started], ["finished", finished]]
-    try:
+    with contextlib.suppress(TypeError, ValueError):  # a manifest of an unfinished run has no end time
         wall = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
         timing.append(["wall seconds", wall.total_seconds()])
-    except (TypeError, ValueError):
-        pass
     executor = m.get("executor") or {}
     timing += [[f"executor.{k}", v] for k, v in executor.items()] if isinstance(executor, dict) else []
     parts.append(table(["", "value"], timing))

@@ -201,7 +201,7 @@ class PhoneNumberRecognizer(TextContext, LocalRecognizer):
                          context=context or PHONE_CONTEXT, name="PhoneNumberRecognizer")
 
     def load(self) -> None:
-        pass
+        """Nothing to load: presidio calls this at construction; the patterns live in the class."""
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list[RecognizerResult]:
         results = []
