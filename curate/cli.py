@@ -131,6 +131,8 @@ def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_js
 
 
 def _print_funnel(manifest: dict) -> None:
+    """The funnel table, reasons and counters, split sizes and the conservation line, from a run's manifest or from
+    `output_stats` (which carries the manifest's funnel, conservation and split sizes)."""
     table = Table(title="funnel", title_justify="left")
     for column in ("step", "docs in", "docs out", "rejected", "MB in", "MB out", "seconds"):
         table.add_column(column, justify="left" if column == "step" else "right", no_wrap=True)
@@ -150,8 +152,9 @@ def _print_funnel(manifest: dict) -> None:
         counters = ", ".join(f"{name} {value:,}" for name, value in entry.get("counters", {}).items() if value)
         if counters:
             out.print(f"[bold]{entry['step']}[/bold] counted: {counters}", highlight=False)
+    splits = manifest["splits"] if "splits" in manifest else manifest.get("output", {})
     sizes = [f"{kind} {totals['docs']:,} docs / {totals.get('tokens', 0):,} tokens"
-             for kind, totals in manifest.get("output", {}).items() if kind in ("train", "val", "test")]
+             for kind, totals in splits.items() if kind in ("train", "val", "test")]
     if sizes:
         out.print("splits: " + ", ".join(sizes), highlight=False)
     c = manifest["conservation"]

@@ -37,6 +37,9 @@ def output_stats(output: str) -> dict:
     if manifest:
         result["funnel"] = manifest["funnel"]
         result["conservation"] = manifest["conservation"]
+        # the run's split sizes (docs, bytes, tokens) as the manifest recorded them; older manifests have none
+        output = manifest.get("output")
+        result["splits"] = {k: v for k, v in output.items() if k in ("train", "val", "test")} if isinstance(output, dict) else {}
     return result
 
 

@@ -101,6 +101,11 @@ def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):
     assert {"title", "lang", "lang_score", "gopher_stop_words", "badword_ratio", "dup_cluster_size",
             "split"} <= set(stats["kinds"]["train"]["columns"])
     assert all(manifest["output"][s]["docs"] > 0 for s in ("train", "val", "test"))
+    assert stats["splits"] == {s: manifest["output"][s] for s in ("train", "val", "test")}
+    # the table a person reads (make demo's second command): funnel, split sizes, conservation
+    printed = curate_cli("stats", out).stdout
+    train = manifest["output"]["train"]
+    assert f"splits: train {train['docs']:,} docs / {train['tokens']:,} tokens" in printed and ": ok" in printed
     # per-entity PII counts: a column each with its sum, and the pii step's funnel counters
     kept = [stats["kinds"][s]["columns"] for s in ("train", "val", "test")]
     entities = sum(v for k, v in funnel["pii"].get("counters", {}).items() if k.startswith("entities/"))
