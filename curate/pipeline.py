@@ -26,7 +26,7 @@ from curate.config import (FORMAT_SUFFIXES, FORMATS, ConfigError, PipelineConfig
 from curate.executors import make_executor, ray_cluster
 from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, resolve_inputs
-from curate.io.manifest import build_manifest
+from curate.io.manifest import build_manifest, package_versions
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
@@ -314,15 +314,17 @@ def _check_writable(out, output: str, source: str | None) -> None:
 
 
 def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks: int, limit: int) -> None:
-    """Resuming into a folder that holds another pipeline's or another input's tasks would mix two runs."""
+    """Resuming into a folder that holds another pipeline's or another input's tasks would mix two runs; so would
+    resuming with other versions of curate or the libraries that decide (trafilatura, datatrove, presidio, ...)."""
     fingerprint = {"stages": resolved["stages"], "input": {**resolved["input"], "format": fmt, "limit": limit},
                    "output": {k: v for k, v in resolved["output"].items() if k != "path"}, "tasks": tasks,
-                   "files": [[f.source, f.size] for f in files]}
+                   "files": [[f.source, f.size] for f in files], "versions": package_versions()}
     if out.isfile("logs/run.json"):
         with out.open("logs/run.json", "rt") as f:
             previous = json.load(f)
         if previous != fingerprint:
-            changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
+            changed = sorted(k.replace("versions", "package versions") for k in fingerprint
+                             if previous.get(k) != fingerprint[k])
             raise RunConflict([f"output {out.path!r} holds a run with a different {', '.join(changed)}; "
                                f"use --force to start over, or another --output"])
         return

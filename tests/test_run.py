@@ -118,3 +118,21 @@ def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):
     tasks = sum(phase["tasks"] for phase in manifest["phases"])  # every task of every phase was complete
     assert f"resumed: {tasks} of {tasks} tasks" in again.stderr
     assert curate_cli("stats", tmp_path / "nothing", check=False).returncode == 2
+
+
+def test_resume_refuses_a_run_left_by_other_package_versions(tmp_path):
+    """A resume mixes the finished tasks' output with new tasks' output: both must come from the same code."""
+    import yaml
+
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({"input": {"format": "text", "paths": ["examples/text/alice-in-wonderland.txt"]},
+                                      "stages": [{"clean": {}}], "output": {"path": str(tmp_path / "out")}}))
+    curate_cli("run", config)
+    fingerprint_path = tmp_path / "out" / "logs" / "run.json"
+    fingerprint = json.loads(fingerprint_path.read_text())
+    assert fingerprint["versions"]["curate"]
+    fingerprint["versions"]["curate"] = "0.0.1"  # as an older installation would have left it
+    fingerprint_path.write_text(json.dumps(fingerprint))
+    result = curate_cli("run", config, check=False)
+    assert result.returncode == 2 and "holds a run with a different package versions" in result.stderr, result.stderr
+    assert curate_cli("run", config, "--force").returncode == 0
