@@ -121,7 +121,9 @@ def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_js
     if as_json:
         click.echo(json.dumps(result.manifest, indent=2, ensure_ascii=False))
     else:
-        _print_funnel(result.manifest)
+        from curate.stats import split_sizes
+
+        _print_funnel(result.manifest["funnel"], result.manifest["conservation"], split_sizes(result.manifest))
         kinds = ", ".join(f"{kind}/" for kind in result.manifest["output"])
         out.print(f"output: {result.output}  (manifest.json, {kinds})")
     if not result.ok:
@@ -130,34 +132,31 @@ def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_js
         sys.exit(1)
 
 
-def _print_funnel(manifest: dict) -> None:
-    """The funnel table, reasons and counters, split sizes and the conservation line, from a run's manifest or from
-    `output_stats` (which carries the manifest's funnel, conservation and split sizes)."""
+def _print_funnel(funnel: list[dict], conservation: dict, splits: dict) -> None:
+    """The funnel table, each step's reasons and counters, the split sizes and the conservation line."""
     table = Table(title="funnel", title_justify="left")
     for column in ("step", "docs in", "docs out", "rejected", "MB in", "MB out", "seconds"):
         table.add_column(column, justify="left" if column == "step" else "right", no_wrap=True)
-    for entry in manifest["funnel"]:
+    for entry in funnel:
         rejected = sum(r["docs"] for r in entry["rejected"].values())
         table.add_row(entry["step"], f"{entry['docs_in']:,}", f"{entry['docs_out']:,}", f"{rejected:,}",
                       f"{entry['bytes_in'] / 1e6:.2f}", f"{entry['bytes_out'] / 1e6:.2f}",
                       f"{entry.get('seconds', 0):.1f}")
     out.print(table)
     # reasons below the table, one line per step: a column of them wraps into an unreadable sliver
-    for entry in manifest["funnel"]:
+    for entry in funnel:
         if entry["rejected"]:
             reasons = ", ".join(f"{reason} {r['docs']:,}" for reason, r in entry["rejected"].items())
             out.print(f"[bold]{entry['step']}[/bold] rejected: {reasons}", highlight=False)
     # a step's own counters (pii's spans per entity, langid's languages, ...), one line per step as the reasons
-    for entry in manifest["funnel"]:
+    for entry in funnel:
         counters = ", ".join(f"{name} {value:,}" for name, value in entry.get("counters", {}).items() if value)
         if counters:
             out.print(f"[bold]{entry['step']}[/bold] counted: {counters}", highlight=False)
-    splits = manifest["splits"] if "splits" in manifest else manifest.get("output", {})
-    sizes = [f"{kind} {totals['docs']:,} docs / {totals.get('tokens', 0):,} tokens"
-             for kind, totals in splits.items() if kind in ("train", "val", "test")]
+    sizes = [f"{kind} {totals['docs']:,} docs / {totals.get('tokens', 0):,} tokens" for kind, totals in splits.items()]
     if sizes:
         out.print("splits: " + ", ".join(sizes), highlight=False)
-    c = manifest["conservation"]
+    c = conservation
     mark = "ok" if c["ok"] else "MISMATCH"
     created = f" + created {c['created']:,}" if c.get("created") else ""
     out.print(f"read {c['read']:,}{created} = kept {c['kept']:,} + rejected {c['rejected']:,}: {mark}")
@@ -211,7 +210,7 @@ def stats(output, as_json):
             table.add_row(name, desc)
         out.print(table)
     if "funnel" in result:
-        _print_funnel(result)
+        _print_funnel(result["funnel"], result["conservation"], result["splits"])
 
 
 @cli.command()

@@ -7,6 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from curate.io.shard_writer import SPLITS
+
 NUMERIC_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -37,10 +39,14 @@ def output_stats(output: str) -> dict:
     if manifest:
         result["funnel"] = manifest["funnel"]
         result["conservation"] = manifest["conservation"]
-        # the run's split sizes (docs, bytes, tokens) as the manifest recorded them; older manifests have none
-        output = manifest.get("output")
-        result["splits"] = {k: v for k, v in output.items() if k in ("train", "val", "test")} if isinstance(output, dict) else {}
+        result["splits"] = split_sizes(manifest)
     return result
+
+
+def split_sizes(manifest: dict) -> dict:
+    """The run's train/val/test sizes (docs, bytes, tokens) as its manifest recorded them; older manifests have none."""
+    output = manifest.get("output")
+    return {kind: totals for kind, totals in output.items() if kind in SPLITS} if isinstance(output, dict) else {}
 
 
 def _kind_stats(dataset: ds.Dataset) -> dict:
