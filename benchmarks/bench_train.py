@@ -246,19 +246,26 @@ def write_nanogpt_bins(tmp: Path):
 
 
 # --- ours ---------------------------------------------------------------------------------
-def ours_worker(preset: Path, overrides: list[str]) -> dict:
+def shakespeare_tokens():
+    """The char tokenizer of the training split (its 65 symbols + 2 specials) and both splits as uint16 tokens."""
     import numpy as np
 
-    from model.config import load_config
     from model.tokenizer import TextTokenizer
-    from model.train import train
 
-    t0 = time.perf_counter()
     train_text, val_text = shakespeare_splits()
-    tok = TextTokenizer.train("char", [train_text])  # the training split's 65 symbols (+2 specials)
+    tok = TextTokenizer.train("char", [train_text])
     # encode in slices: one Encoding of a million characters would hold a million offsets
     tokens = [np.concatenate([np.array(tok.encode(t[i : i + 65536]), dtype=np.uint16) for i in range(0, len(t), 65536)])
               for t in (train_text, val_text)]  # fmt: skip
+    return tok, tokens
+
+
+def ours_worker(preset: Path, overrides: list[str]) -> dict:
+    from model.config import load_config
+    from model.train import train
+
+    t0 = time.perf_counter()
+    tok, tokens = shakespeare_tokens()
     cfg = load_config(preset, ["out_dir=", "progress=false", *overrides])
     summary = train(cfg, tokenizer=tok, train_tokens=tokens[0], val_tokens=tokens[1])
     keep = ("step", "tokens_per_s", "tokens_per_s_median", "ms_per_iter", "val_curve", "val_loss", "val_full", "elapsed_s")

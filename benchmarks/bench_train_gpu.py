@@ -97,16 +97,10 @@ def ours_worker(overrides: list[str], tmp: str) -> dict:
     from model.checkpoint import is_checkpoint, load_checkpoint
     from model.config import load_config
     from model.evaluate import evaluate_tokens, token_bytes_of
-    from model.tokenizer import TextTokenizer
     from model.train import train
 
-    import numpy as np
-
     t0 = time.perf_counter()
-    train_text, val_text = bench_train.shakespeare_splits()
-    tok = TextTokenizer.train("char", [train_text])
-    tokens = [np.concatenate([np.array(tok.encode(t[i : i + 65536]), dtype=np.uint16) for i in range(0, len(t), 65536)])
-              for t in (train_text, val_text)]  # fmt: skip
+    tok, tokens = bench_train.shakespeare_tokens()
     out_dir = Path(tmp) / "ckpt"
     shutil.rmtree(out_dir, ignore_errors=True)
     cfg = load_config(GPU_PRESET, [f"out_dir={out_dir}", "progress=false", "compile=true", *overrides])
