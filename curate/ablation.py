@@ -17,6 +17,7 @@ Reference text is the user's: it must not be in the pipeline's input.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
@@ -68,12 +69,11 @@ def variants(pipeline: Pipeline, leave_one_out: bool = False) -> list[Variant]:
     return result
 
 
-def run_variant(pipeline: Pipeline, variant: Variant, output: Path, workers: int | None, force: bool) -> dict:
+def run_variant(pipeline: Pipeline, variant: Variant, output: Path, workers: int | None, force: bool) -> None:
     config = pipeline.config.model_copy(update={"stages": variant.stages})
     result = Pipeline(config, source=pipeline.source).run(output=str(output), workers=workers, force=force)
     if not result.ok:
         raise RuntimeError(f"variant {variant.name}: conservation check failed, see {output}/manifest.json")
-    return result.manifest
 
 
 # ---- evaluation sets ------------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ class EvalSet:
     name: str
     texts: list[str]
 
-    @property
+    @functools.cached_property
     def bytes(self) -> int:  # what bits per byte divides by: the text, plus one byte per document separator
         return sum(len(t.encode("utf-8")) for t in self.texts) + len(self.texts)
 
@@ -150,30 +150,46 @@ def training_texts(output: Path, cfg, held_out: set[str]) -> tuple[list[str], in
     return texts, removed
 
 
-def train_and_score(cfg, texts: list[str], sets: list[EvalSet], budget_tokens: int, seed: int, run_dir: Path) -> dict:
-    """One training run: `budget_tokens` tokens of `texts`, then bits per byte on every evaluation set."""
-    import dataclasses
+@dataclass
+class Tokenized:
+    """A variant's tokenizer (trained on its train split) with the train split and every evaluation set encoded:
+    the same for every seed, so built once per variant."""
+    tokenizer: object
+    train_tokens: np.ndarray
+    streams: list[np.ndarray]  # one per evaluation set, in order
 
-    from model.evaluate import evaluate_tokens, token_bytes_of
+
+def tokenize_variant(cfg, texts: list[str], sets: list[EvalSet]) -> Tokenized:
     from model.tokenizer import TextTokenizer
-    from model.train import train
 
     tokenizer = TextTokenizer.train(cfg.tokenizer, texts, cfg.bpe_vocab_size)
     train_tokens = encode(tokenizer, texts, leading_separator=False)
     # a leading separator makes the first real token a predicted one: every byte of the text is scored
     streams = [encode(tokenizer, s.texts, leading_separator=True) for s in sets]
-    tokens_per_step = cfg.batch_size * cfg.model.block_size * cfg.grad_accum_steps
-    steps = max(1, math.ceil(budget_tokens / tokens_per_step))
     for name, stream in [("train split", train_tokens), *((s.name, t) for s, t in zip(sets, streams))]:
         if len(stream) <= cfg.model.block_size + 1:
             raise ConfigError([f"{name}: {len(stream)} tokens, fewer than block_size {cfg.model.block_size} + 2"])
+    return Tokenized(tokenizer, train_tokens, streams)
+
+
+def train_and_score(cfg, data: Tokenized, sets: list[EvalSet], budget_tokens: int, seed: int, run_dir: Path) -> dict:
+    """One training run: `budget_tokens` tokens of the variant's train split, then bits per byte on every
+    evaluation set."""
+    import dataclasses
+
+    from model.evaluate import evaluate_tokens, token_bytes_of
+    from model.train import train
+
+    tokenizer, streams = data.tokenizer, data.streams
+    tokens_per_step = cfg.batch_size * cfg.model.block_size * cfg.grad_accum_steps
+    steps = max(1, math.ceil(budget_tokens / tokens_per_step))
     if run_dir.exists():
         shutil.rmtree(run_dir)  # metrics.jsonl is appended to: a stale one would mix two runs' curves
     run_cfg = dataclasses.replace(
         cfg, model=dataclasses.replace(cfg.model), seed=seed, max_iters=steps, lr_decay_iters=steps, max_seconds=0.0,
         warmup_iters=min(cfg.warmup_iters, steps // 10), eval_interval=max(1, steps // CURVE_POINTS),
         final_eval=False, resume=False, out_dir=str(run_dir), progress=False)
-    summary = train(run_cfg, tokenizer=tokenizer, train_tokens=train_tokens, val_tokens=streams[0])
+    summary = train(run_cfg, tokenizer=tokenizer, train_tokens=data.train_tokens, val_tokens=streams[0])
     model, token_bytes = summary["model"], token_bytes_of(tokenizer)
     device = next(model.parameters()).device
     scores = {}
@@ -242,10 +258,10 @@ def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, tr
     results = []
     for variant in chosen:
         texts, removed = training_texts(out_dir / "variants" / variant.name, cfg, held_out)
-        runs = []
+        runs, data = [], tokenize_variant(cfg, texts, sets)
         for seed in range(cfg.seed, cfg.seed + seeds):
             log(f"[{variant.name}] training, seed {seed}, {budget_tokens:,} tokens on {len(texts):,} documents")
-            runs.append(train_and_score(cfg, texts, sets, budget_tokens, seed,
+            runs.append(train_and_score(cfg, data, sets, budget_tokens, seed,
                                         out_dir / "runs" / f"{variant.name}-seed{seed}"))
         results.append({"name": variant.name, "description": variant.description,
                         "stages": [s.name for s in variant.stages], "output": str(out_dir / "variants" / variant.name),
@@ -259,8 +275,9 @@ def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, tr
         "variants": results, "verdict": verdict(results, set_names),
         "model": {k: v for k, v in cfg.to_dict().items() if k not in ("out_dir", "resume")},
     }
-    (out_dir / "ablation.json").write_text(json.dumps(ablation, indent=2))
-    from curate.report import build_report
+    from curate.report import ABLATION_FILE, build_report
+
+    (out_dir / ABLATION_FILE).write_text(json.dumps(ablation, indent=2))
 
     ablation["report"] = str(build_report(full_output, out_dir / "report.html", ablation))
     return ablation
