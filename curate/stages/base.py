@@ -290,7 +290,8 @@ class GlobalStage(CurateStep):
         def decide_or_reject(doc: Document) -> Document | Rejection:
             failure = doc.metadata.pop(OBSERVE_FAILED, None)
             if failure is not None:  # the observe half could not record it: it cannot be decided on
-                return Rejection("stage_error", detail=failure)
+                reason, detail = failure
+                return Rejection(reason, detail=detail)
             return decide(doc, position)
 
         yield from self.process_stream(numbered(), decide_or_reject)
@@ -314,23 +315,15 @@ class ObserveStep(PipelineStep):
                 with self.track_time():
                     try:
                         observer.add(position, doc)
-                    except Exception as error:  # one document's failure: the decide half rejects it (stage_error)
-                        self._failed(error, doc)
+                    except Exception as error:  # one document's failure: the decide half rejects it
+                        rejection = self.stage.error_rejection(error, doc)  # logged (once per task) here
+                        self.stat_update("failed_to_observe")
+                        doc.metadata[OBSERVE_FAILED] = [rejection.reason, rejection.detail]
             yield doc
         with self.track_time():
             observer.close()
 
-    def _failed(self, error: Exception, doc: Document) -> None:
-        if not getattr(self, "_logged_error", False):
-            from datatrove.utils.logging import logger
-
-            logger.opt(exception=error).warning(f"{self.name} failed on document {doc.id!r}; it will be rejected as "
-                                                f"stage_error (later failures of this task are only counted)")
-            self._logged_error = True
-        self.stat_update("failed_to_observe")
-        doc.metadata[OBSERVE_FAILED] = f"{type(error).__name__}: {error}"[:1000]
-
 
 OBSERVE_SUFFIX = ":observe"
-# metadata key: why the observe half of a GlobalStage failed on a document (travels with it through the spill)
+# metadata key: [reason, detail] of the observe half's failure on a document (travels with it through the spill)
 OBSERVE_FAILED = "_observe_failed"
