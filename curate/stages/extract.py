@@ -175,14 +175,18 @@ class Extract(CurateStep):
             from curate.io.decoding import UndecodableError, decode_bytes, looks_binary
 
             payload = doc.text
-            # a rejected page still goes to the rejected shards, whose text column is a string: as the readers do
-            doc.text = payload.decode("utf-8", "replace")
+            # a page rejected (or failed on) here still goes to the rejected shards, whose text column is a string:
+            # it keeps a replacing UTF-8 decode, as the readers do; only then is that decode paid for
             if looks_binary(payload):
+                doc.text = payload.decode("utf-8", "replace")
                 return Rejection("binary_content", 1.0, "binary payload (magic bytes or NUL)")
             try:
                 doc.text, _, _ = decode_bytes(payload, doc.metadata.get("charset"), html=True)
-            except UndecodableError as error:
-                return Rejection("binary_content", 1.0, str(error))
+            except Exception as error:
+                doc.text = payload.decode("utf-8", "replace")
+                if isinstance(error, UndecodableError):
+                    return Rejection("binary_content", 1.0, str(error))
+                raise
         doc.metadata["html_chars"] = len(doc.text)
         if len(doc.text) > self.max_html_chars:
             return Rejection("html_too_large", float(len(doc.text)), f"over max_html_chars={self.max_html_chars}")

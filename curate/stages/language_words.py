@@ -85,12 +85,6 @@ def stop_words(lang: str, top_k: int = 8) -> frozenset[str] | None:
 VOCAB_LIMIT = 1_000_000  # spaCy lexemes kept before a pipeline is reloaded (a few hundred MB at most)
 
 
-def SpaCyTokenizerType():
-    from datatrove.utils.word_tokenizers import SpaCyTokenizer
-
-    return SpaCyTokenizer
-
-
 def _is_punct(word: str) -> bool:
     import unicodedata
 
@@ -116,6 +110,7 @@ class WordSplitter:
         self._chunked = False
         self._jieba = None
         self._chunks: ChunkTokenizer | None = None  # spaCy's tokens from remembered chunks, where exact
+        self._own_pipeline = False  # the language's own spaCy pipeline (not the shared `xx` rules)
         self._punct_chars: frozenset[str] = frozenset()
         self._load()
 
@@ -161,6 +156,7 @@ class WordSplitter:
 
             self._spacy = tokenizer.tokenizer
             self._punct_chars = frozenset(Sentencizer.default_punct_chars)
+            self._own_pipeline = True
         self._datatrove = tokenizer
 
     def split(self, text: str) -> TextWords:
@@ -178,9 +174,7 @@ class WordSplitter:
         return TextWords([s for s in (t.strip() for t in tokens.texts) if s], tokens)
 
     def spacy_split(self, text: str) -> Tokens:
-        nlp = self._spacy
-        nlp.max_length = len(text) + 10
-        own_pipeline = isinstance(self._datatrove, SpaCyTokenizerType())
+        nlp, own_pipeline = self._spacy, self._own_pipeline  # (no max_length: only Language.__call__ checks it)
         # No memory_zone for a language's own pipeline (datatrove's choice): it throws spaCy's lexeme cache away
         # after every page, and re-creating lexemes is most of the tokenizing time. The vocabulary grows instead, so
         # the pipeline is loaded anew past VOCAB_LIMIT strings. The shared `xx` one gets a zone: its vocabulary
