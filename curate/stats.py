@@ -16,10 +16,15 @@ class OutputError(ValueError):
     """OUT is not a curate output folder, or its shards cannot be read."""
 
 
-def _dataset(output: str, kind: str) -> ds.Dataset | None:
-    folder = Path(output) / kind
-    files = sorted(folder.glob("*.parquet"))
-    return ds.dataset([str(f) for f in files], format="parquet") if files else None
+def shard_dataset(output: str | Path, kinds: tuple[str, ...]) -> ds.Dataset | None:
+    """The shards of OUTPUT/<kind>/ for each of `kinds` as one pyarrow dataset (None when there are none)."""
+    files = [str(f) for kind in kinds for f in sorted((Path(output) / kind).glob("*.parquet"))]
+    if not files:
+        return None
+    try:
+        return ds.dataset(files, format="parquet")
+    except (OSError, pa.ArrowInvalid) as error:
+        raise OutputError(f"cannot read the shards of {output}: {error}") from None
 
 
 def output_stats(output: str) -> dict:
@@ -31,7 +36,7 @@ def output_stats(output: str) -> dict:
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     result = {"output": str(root), "kinds": {}}
     for kind in ("data", "train", "val", "test", "rejected"):
-        dataset = _dataset(output, kind)
+        dataset = shard_dataset(output, (kind,))
         if dataset is not None:
             result["kinds"][kind] = _kind_stats(dataset)
     if not result["kinds"] and manifest is None:
@@ -90,11 +95,9 @@ def head(output: str, n: int = 5, rejected: bool = False, reason: str | None = N
         kind = split
     else:
         kind = next((k for k in ("data", "train") if (Path(output) / k).is_dir()), "data")
-    dataset = _dataset(output, kind)
+    dataset = shard_dataset(output, (kind,))
     if dataset is None:
         if not Path(output).is_dir():
             raise OutputError(f"{output!r} is not a curate output folder (no such directory)")
         return []
-    flt = (ds.field("reason") == reason) if reason else None
-    table = dataset.head(n, filter=flt) if flt is not None else dataset.head(n)
-    return table.to_pylist()
+    return dataset.head(n, filter=(ds.field("reason") == reason) if reason else None).to_pylist()

@@ -1,11 +1,13 @@
 """Everything the report shows, gathered from OUT/manifest.json and the shards, column by column.
 
-Shards are read with pyarrow one column (or a few) at a time, batch by batch: the text of a big output is never
-held in memory. A numeric column of more than `max_values` rows is sampled every k-th row (k chosen from the row
-count in the Parquet footers), so a histogram of a billion documents costs what one of a million does. Every key
-of the manifest may be missing (older outputs, pipelines without dedup, split or decontamination stages).
+Shards are read with pyarrow batch by batch, only the columns needed: the text of a big output is never held in
+memory. The numeric columns are read in one pass per dataset (kept, rejected); of more than `max_values` rows, every
+k-th is kept (k from the row count in the Parquet footers), so memory and plotting stay bounded however large the
+output (the pass itself still reads every row). Every key of the manifest may be missing (older outputs, pipelines
+without dedup, split or decontamination stages).
 """
 
+import functools
 import json
 import math
 from collections import Counter
@@ -18,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from curate.report.signals import NOT_SIGNALS, Threshold, group_of, thresholds
+from curate.stats import OutputError, shard_dataset, split_sizes
 
 KEPT_KINDS = ("data", "train", "val", "test")  # kept documents: OUT/data/, or OUT/train|val|test/ after a split
 MAX_VALUES = 200_000  # per column and kind: enough for a smooth histogram
@@ -26,8 +29,7 @@ EXAMPLE_CHARS = 600
 TOP_N = 15
 
 
-class ReportError(ValueError):
-    """OUT is not a curate output folder, or its manifest cannot be read."""
+ReportError = OutputError  # OUT is not a curate output folder, or its manifest or shards cannot be read
 
 
 @dataclass
@@ -41,7 +43,7 @@ class Signal:
     thresholds: list[Threshold]
     sampled_every: int = 1  # 1: every row
 
-    @property
+    @functools.cached_property
     def values(self) -> np.ndarray:
         return np.concatenate([self.kept, self.rejected_here, self.rejected_other])
 
@@ -89,23 +91,14 @@ def load_manifest(output: str | Path) -> dict:
         raise ReportError(f"{path}: cannot read the manifest: {error}") from None
 
 
-def shard_dataset(output: str | Path, kinds: tuple[str, ...]) -> ds.Dataset | None:
-    files = [str(f) for kind in kinds for f in sorted((Path(output) / kind).glob("*.parquet"))]
-    if not files:
-        return None
-    try:
-        return ds.dataset(files, format="parquet")
-    except (OSError, pa.ArrowInvalid) as error:
-        raise ReportError(f"cannot read the shards of {output}: {error}") from None
-
-
 def gather(output: str | Path, max_values: int = MAX_VALUES) -> ReportData:
     manifest = load_manifest(output)
     kept, rejected = shard_dataset(output, KEPT_KINDS), shard_dataset(output, ("rejected",))
     data = ReportData(output=str(output), manifest=manifest, funnel=manifest.get("funnel") or [],
                       kept_docs=kept.count_rows() if kept else 0,
                       rejected_docs=rejected.count_rows() if rejected else 0)
-    data.signals = gather_signals(kept, rejected, manifest.get("config") or {}, max_values)
+    every = max(1, math.ceil(max(data.kept_docs, data.rejected_docs, 1) / max_values))
+    data.signals = gather_signals(kept, rejected, manifest.get("config") or {}, every)
     data.languages_after = value_counts(kept, "lang")
     data.languages_before = data.languages_after + value_counts(rejected, "lang")
     domain_column = "url" if has_column(kept, "url") or has_column(rejected, "url") else "source"
@@ -113,7 +106,7 @@ def gather(output: str | Path, max_values: int = MAX_VALUES) -> ReportData:
     transform = domains if domain_column == "url" else None
     data.domains_after = value_counts(kept, domain_column, transform, null="(no URL)")
     data.domains_before = data.domains_after + value_counts(rejected, domain_column, transform, null="(no URL)")
-    data.splits = {kind: stats for kind, stats in (manifest.get("output") or {}).items() if kind in KEPT_KINDS[1:]}
+    data.splits = split_sizes(manifest)
     data.examples = gather_examples(rejected)
     data.kept_examples = [to_example(row) for row in head(kept, EXAMPLES_PER_REASON)]
     return data
@@ -130,48 +123,57 @@ def numeric_columns(dataset: ds.Dataset | None) -> list[str]:
             if (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)) and f.name not in NOT_SIGNALS]
 
 
-def column_values(dataset: ds.Dataset | None, column: str, every: int, owner: str | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """The finite values of a numeric column (every `every`-th row; "text_chars": the text's length), split into
-    (rows rejected by stage `owner`, the other rows). Without `owner` every row is in the second array."""
-    empty = (np.empty(0), np.empty(0))
-    if dataset is None or (column != "text_chars" and column not in dataset.schema.names):
-        return empty
-    source = "text" if column == "text_chars" else column
-    by_owner = owner is not None and "rejected_by" in dataset.schema.names
-    here, other, offset = [], [], 0
-    for batch in dataset.to_batches(columns=[source, "rejected_by"] if by_owner else [source], batch_size=8192):
+def columns_values(dataset: ds.Dataset | None, columns: list[str], every: int, owners: dict[str, str | None]
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """In one pass over `dataset`: the finite values of each numeric column (every `every`-th row; "text_chars":
+    the text's length), split into (rows rejected by the column's owning stage, the other rows). A column without
+    an owner (or a dataset without `rejected_by`) has every row in the second array."""
+    present = [c for c in columns if dataset is not None and (c == "text_chars" or c in dataset.schema.names)]
+    if not present:
+        return {}
+    by_owner = "rejected_by" in dataset.schema.names
+    sources = list(dict.fromkeys("text" if c == "text_chars" else c for c in present))
+    here: dict[str, list] = {c: [] for c in present}
+    other: dict[str, list] = {c: [] for c in present}
+    offset = 0
+    for batch in dataset.to_batches(columns=sources + (["rejected_by"] if by_owner else []), batch_size=8192):
         first = (-offset) % every  # the rows whose global index is a multiple of `every`
         offset += batch.num_rows
         if first >= batch.num_rows:
             continue
         if every > 1:
             batch = batch.take(pa.array(range(first, batch.num_rows, every)))
-        array = pc.utf8_length(batch.column(0)) if column == "text_chars" else batch.column(0)
-        values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=float)
-        finite = np.isfinite(values)
-        mine = np.zeros(len(values), dtype=bool)
-        if by_owner:  # "quality" also owns "quality#2", a second quality stage
-            names = batch.column(1)
-            mine = np.asarray(pc.fill_null(pc.or_(pc.equal(names, owner), pc.starts_with(names, owner + "#")),
-                                           False).to_numpy(zero_copy_only=False), dtype=bool)
-        here.append(values[finite & mine])
-        other.append(values[finite & ~mine])
-    return (np.concatenate(here) if here else np.empty(0)), (np.concatenate(other) if other else np.empty(0))
+        masks: dict[str, np.ndarray] = {}  # per owner, once per batch
+        for column in present:
+            array = pc.utf8_length(batch["text"]) if column == "text_chars" else batch[column]
+            values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=float)
+            finite = np.isfinite(values)
+            owner = owners.get(column)
+            if by_owner and owner is not None and owner not in masks:  # "quality" also owns "quality#2"
+                names = batch["rejected_by"]
+                masks[owner] = np.asarray(pc.fill_null(pc.or_(pc.equal(names, owner), pc.starts_with(
+                    names, owner + "#")), False).to_numpy(zero_copy_only=False), dtype=bool)
+            mine = masks.get(owner) if by_owner and owner is not None else np.zeros(len(values), dtype=bool)
+            here[column].append(values[finite & mine])
+            other[column].append(values[finite & ~mine])
+    return {c: (np.concatenate(here[c]) if here[c] else np.empty(0),
+                np.concatenate(other[c]) if other[c] else np.empty(0)) for c in present}
 
 
-def gather_signals(kept: ds.Dataset | None, rejected: ds.Dataset | None, config: dict, max_values: int) -> list[Signal]:
-    columns = list(dict.fromkeys(numeric_columns(kept) + numeric_columns(rejected)))
-    rows = max((kept.count_rows() if kept else 0), (rejected.count_rows() if rejected else 0), 1)
-    every = max(1, math.ceil(rows / max_values))
+def gather_signals(kept: ds.Dataset | None, rejected: ds.Dataset | None, config: dict, every: int) -> list[Signal]:
+    columns = [*dict.fromkeys(numeric_columns(kept) + numeric_columns(rejected)), "text_chars"]
+    groups = {c: ("document length", None) if c == "text_chars" else group_of(c) for c in columns}
+    empty = (np.empty(0), np.empty(0))
+    kept_values = columns_values(kept, columns, every, {})
+    rejected_values = columns_values(rejected, columns, every, {c: owner for c, (_, owner) in groups.items()})
     signals = []
-    for column in [*columns, "text_chars"]:
-        group, owner = ("document length", None) if column == "text_chars" else group_of(column)
-        _, kept_values = column_values(kept, column, every)
-        here, other = column_values(rejected, column, every, owner)
-        if kept_values.size + here.size + other.size == 0:
+    for column in columns:
+        group, owner = groups[column]
+        kept_column = kept_values.get(column, empty)[1]
+        here, other = rejected_values.get(column, empty)
+        if kept_column.size + here.size + other.size == 0:
             continue  # the stage never measured it (every document was rejected before, or the column is null)
-        signals.append(Signal(column, group, owner, kept_values, here, other, thresholds(column, config), every))
+        signals.append(Signal(column, group, owner, kept_column, here, other, thresholds(column, config), every))
     return signals
 
 
@@ -207,8 +209,7 @@ def head(dataset: ds.Dataset | None, n: int, flt=None) -> list[dict]:
     if dataset is None:
         return []
     columns = [c for c in EXAMPLE_COLUMNS if c in dataset.schema.names]
-    return dataset.head(n, columns=columns, filter=flt).to_pylist() if flt is not None else \
-        dataset.head(n, columns=columns).to_pylist()
+    return dataset.head(n, columns=columns, filter=flt).to_pylist()
 
 
 def to_example(row: dict) -> Example:

@@ -126,10 +126,10 @@ def diversity_section(data: ReportData) -> str:
     parts = ['<h2 id="diversity">Diversity</h2>']
     for title, before, after in (("language", data.languages_before, data.languages_after),
                                  (data.domains_label, data.domains_before, data.domains_after)):
-        top = sorted(before.items(), key=lambda kv: -kv[1])[:TOP_N]
+        top = before.most_common(TOP_N)
         rows = [[key, count, after.get(key, 0), f"{after.get(key, 0) / count:.0%}" if count else ""]
                 for key, count in top]
-        chart = plots.before_after(dict(before), dict(after), f"top {TOP_N} {title}s, documents", TOP_N)
+        chart = plots.before_after([key for key, _ in top], before, after, f"top {TOP_N} {title}s, documents")
         seen, kept = ([k for k in counts if not k.startswith("(")] for counts in (before, after))  # not "(no URL)"
         parts.append(f"<h3>{esc(title)}s: {len(kept):,} kept of {len(seen):,} seen</h3>{image(chart, title)}"
                      f"{table([title, 'before', 'after', 'kept'], rows, {1, 2})}")

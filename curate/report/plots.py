@@ -121,9 +121,8 @@ def signal_grid(signals: list) -> bytes:
     return to_png(fig)
 
 
-def before_after(before: dict, after: dict, title: str, top: int) -> bytes:
-    """Horizontal bars of the `top` most frequent keys, before and after curation."""
-    keys = [k for k, _ in sorted(before.items(), key=lambda kv: -kv[1])[:top]]
+def before_after(keys: list, before: dict, after: dict, title: str) -> bytes:
+    """Horizontal bars of `keys` (the most frequent first), their counts before and after curation."""
     fig, ax = plt.subplots(figsize=(8, 0.32 * max(len(keys), 2) + 1))
     if not keys:
         _empty(ax, "nothing to show")
