@@ -75,6 +75,11 @@ def spacy_tokens(tokenizer, text: str) -> Tokens:
                   [bool(punct) for _, _, punct in columns])
 
 
+def _learnable(chunk: str) -> bool:
+    """A word chunk short enough for spaCy (a longer run is one token, see MAX_RUN_CHARS)."""
+    return not chunk[0].isspace() and len(chunk) < MAX_RUN_CHARS
+
+
 class ChunkTokenizer:
     """`tokenizer(text)`'s tokens, put together from remembered chunks; see the module docstring."""
 
@@ -110,7 +115,7 @@ class ChunkTokenizer:
         for start, text, punct in zip(tokens.starts, tokens.texts, tokens.punct):
             while start >= ends[index]:
                 index += 1
-            if start == ends[index - 1] if index else False:
+            if index and start == ends[index - 1]:
                 continue  # the newline between two chunks
             base = ends[index - 1] + 1 if index else 0
             starts, texts, puncts = columns[index]
@@ -124,13 +129,10 @@ class ChunkTokenizer:
         """The tokens of `text`, or None when a special case might span two of its chunks."""
         chunks = _CHUNKS.findall(text)
         distinct = set(chunks)
-        def learnable(chunk):  # a word chunk short enough for spaCy (a long run is one token, see MAX_RUN_CHARS)
-            return not chunk[0].isspace() and len(chunk) < MAX_RUN_CHARS
-
-        new = [chunk for chunk in distinct.difference(self.memo) if learnable(chunk)]
+        new = [chunk for chunk in distinct.difference(self.memo) if _learnable(chunk)]
         if len(self.memo) + len(new) > MAX_CHUNKS:
             self.memo.clear()
-            new = [chunk for chunk in distinct if learnable(chunk)]
+            new = [chunk for chunk in distinct if _learnable(chunk)]
         if new:
             self.learn(new)
         memo = self.memo
