@@ -310,6 +310,9 @@ def train(
     if metrics is not None:
         metrics.close()
     if rt.world_size > 1:
+        # leave together: a rank that tears its gloo/NCCL group down while another still talks to it can kill that
+        # one (seen: rank 1 aborted with "terminate called without an active exception" after a time-budget run)
+        dist.barrier()
         dist.destroy_process_group()
     summary["model"] = raw_model
     summary["tokenizer"] = tokenizer
