@@ -107,6 +107,7 @@ def test_finetune_with_frozen_layers_changes_only_the_upper_layers(checkpoint, t
 def test_ddp_under_torchrun_on_two_cpu_processes(tmp_path, shakespeare_out, shakespeare_text):
     """Data-parallel training with torchrun (gloo, 2 processes): one report, one checkpoint, a model that learned;
     a time budget ends on both ranks together (rank 0's clock decides, or DDP would hang)."""
+    import os
     import subprocess
     import sys
 
@@ -117,7 +118,9 @@ def test_ddp_under_torchrun_on_two_cpu_processes(tmp_path, shakespeare_out, shak
         # --standalone: a free port for the rendezvous, so a port left in use by another run cannot fail this one
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "model.train",
                    str(shakespeare_out), *overrides, "--json"]
-        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+        # faulthandler: should a rank abort again, the failure shows where (Python frames, or none: shutdown)
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
         return json.loads(result.stdout)  # rank 0 alone prints: stdout is one JSON object
 
