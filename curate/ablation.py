@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.config import ConfigError
+from curate.io.shard_writer import KEPT_KINDS
 from curate.pipeline import Pipeline
 
 EXTRACTION_STAGES = ("extract",)  # a raw baseline still needs text out of the HTML
@@ -95,7 +96,7 @@ def reference_texts(path: Path) -> list[str]:
     if path.is_file():
         return [path.read_text(encoding="utf-8", errors="replace")]
     if path.is_dir():
-        kinds = [path / k for k in ("data", "train", "val", "test") if (path / k).is_dir()]
+        kinds = [path / k for k in KEPT_KINDS if (path / k).is_dir()]
         if kinds:
             shards = tuple(sorted(p for k in kinds for p in k.glob("*.parquet")))
             return list(iter_texts(SplitSource("reference", shards))) if shards else []

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from curate.io.shard_writer import SPLITS
+from curate.io.shard_writer import OUTPUT_KINDS, SPLITS
 
 NUMERIC_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -35,7 +35,7 @@ def output_stats(output: str) -> dict:
     manifest_path = root / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     result = {"output": str(root), "kinds": {}}
-    for kind in ("data", "train", "val", "test", "rejected"):
+    for kind in OUTPUT_KINDS:
         dataset = shard_dataset(output, (kind,))
         if dataset is not None:
             result["kinds"][kind] = _kind_stats(dataset)

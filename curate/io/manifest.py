@@ -14,7 +14,7 @@ from importlib import metadata as importlib_metadata
 
 from datatrove.io import DataFolder
 
-from curate.io.shard_writer import OUTPUT_KINDS, SPLITS
+from curate.io.shard_writer import KEPT_KINDS, OUTPUT_KINDS, SPLITS
 from curate.stages.base import (BYTES_IN, BYTES_OUT, DOCS_CREATED, DOCS_IN, DOCS_OUT, REJECTED_BYTES, REJECTED_DOCS, REJECTED_TOKENS,
                                TOKENS_IN, TOKENS_OUT)
 
@@ -96,9 +96,8 @@ def funnel_from_stats(steps: list[tuple[str, dict[str, float]]]) -> list[dict]:
         if name == "writer":
             def written(field, kinds):
                 return int(sum(counters.get(f"written/{kind}_{field}", 0) for kind in kinds))
-            kept = [kind for kind in OUTPUT_KINDS if kind != "rejected"]
             entry.update({f"{field}_in": written(field, OUTPUT_KINDS) for field in ("docs", "bytes", "tokens")})
-            entry.update({f"{field}_out": written(field, kept) for field in ("docs", "bytes", "tokens")})
+            entry.update({f"{field}_out": written(field, KEPT_KINDS) for field in ("docs", "bytes", "tokens")})
             entry["rejected"] = {}
         other = {k: int(v) for k, v in counters.items() if not k.startswith("funnel/") and not k.startswith("written/")
                  and k not in ("doc_len", "doc_len_tokens", SECONDS)}

@@ -113,7 +113,8 @@ class ShardSink:
 
 
 SPLITS = ("train", "val", "test")
-OUTPUT_KINDS = ("data", *SPLITS, "rejected")  # the shard folders of OUT/
+KEPT_KINDS = ("data", *SPLITS)  # kept documents: OUT/data/, or OUT/train|val|test/ after a split
+OUTPUT_KINDS = (*KEPT_KINDS, "rejected")  # the shard folders of OUT/
 
 
 class ShardWriter(PipelineStep):

@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from curate.io.shard_writer import KEPT_KINDS
 from curate.report.signals import NOT_SIGNALS, Threshold, group_of, thresholds
 from curate.stats import OutputError, shard_dataset, split_sizes
 
-KEPT_KINDS = ("data", "train", "val", "test")  # kept documents: OUT/data/, or OUT/train|val|test/ after a split
 MAX_VALUES = 200_000  # per column and kind: enough for a smooth histogram
 EXAMPLES_PER_REASON = 3
 EXAMPLE_CHARS = 600

@@ -22,11 +22,11 @@ from typing import Literal
 import pyarrow as pa
 from datatrove.data import Document
 
+from curate.io.shard_writer import SPLITS  # the writer routes documents to these folders
 from curate.stages.base import CurateStep, Rejection
 
 # Dolma / FineWeb-style releases hold out ~1% each; the defaults
 DEFAULT_FRACTIONS = {"train": 0.98, "val": 0.01, "test": 0.01}
-SPLIT_NAMES = ("train", "val", "test")
 GROUP_BY = ("auto", "domain", "id")
 
 
@@ -37,16 +37,16 @@ class Split(CurateStep):
                  group_by: Literal["auto", "domain", "id"] = "auto"):
         super().__init__()
         fractions = dict(DEFAULT_FRACTIONS if fractions is None else fractions)
-        unknown = set(fractions) - set(SPLIT_NAMES)
+        unknown = set(fractions) - set(SPLITS)
         if unknown or any(not 0 <= f <= 1 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-9:
-            raise ValueError(f"fractions must map {', '.join(SPLIT_NAMES)} to numbers in [0, 1] summing to 1, "
+            raise ValueError(f"fractions must map {', '.join(SPLITS)} to numbers in [0, 1] summing to 1, "
                              f"got {fractions}")
         if group_by not in GROUP_BY:
             raise ValueError(f"group_by must be one of {GROUP_BY}, got {group_by!r}")
-        self.fractions = {name: fractions.get(name, 0.0) for name in SPLIT_NAMES}
+        self.fractions = {name: fractions.get(name, 0.0) for name in SPLITS}
         self.seed, self.group_by = seed, group_by
         bounds, total = [], 0.0
-        for name in SPLIT_NAMES:
+        for name in SPLITS:
             total += self.fractions[name]
             bounds.append((total, name))
         self.bounds = bounds
