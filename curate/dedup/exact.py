@@ -2,8 +2,9 @@
 
 Options (each on by default except strip_punctuation): lowercase, collapse whitespace (runs -> one space, stripped),
 strip punctuation (datatrove's punctuation set, as curate.dedup.shingles). 64-bit xxh3 is the default: with n
-documents the chance of any false collision is ~n^2 / 2^65 (0.03% at 10^8 documents, 2.7% at 10^9), so use 128 bits
-beyond ~10^8 documents. xxhash is already a datatrove dependency.
+documents the chance of any false collision is ~n^2 / 2^65 (0.03% at 10^8 documents, 2.7% at 10^9); a collision
+removes one unrelated document. (Bands are stored as uint64, so the stage cannot use text_hash's 128 bits.) xxhash is
+already a datatrove dependency.
 """
 
 from __future__ import annotations
@@ -41,14 +42,15 @@ def text_hash(text: str, bits: int = 64, lowercase: bool = True, collapse_whites
     raise ValueError(f"hash bits must be 64 or 128, got {bits}")
 
 
-def url_hash(url: str, bits: int = 64) -> int:
-    """Hash of a URL for URL dedup: scheme and a trailing slash dropped, host lowercased."""
+def url_hash(url: str, block: int | None = None) -> int:
+    """64-bit hash of a URL for URL dedup: scheme and a trailing slash dropped, host lowercased. `block`: the index of
+    a block `chunk` cut from the page, so that one page's blocks are not duplicates of each other."""
     import xxhash
 
     url = re.sub(r"^[a-z]+://", "", url.strip(), flags=re.I).rstrip("/")
     host, _, rest = url.partition("/")
-    data = (host.lower() + ("/" + rest if rest else "")).encode("utf-8", "surrogatepass")
-    return xxhash.xxh3_64_intdigest(data) if bits == 64 else xxhash.xxh3_128_intdigest(data)
+    key = host.lower() + ("/" + rest if rest else "") + ("" if block is None else f"\0block {block}")
+    return xxhash.xxh3_64_intdigest(key.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,13 @@ class ExactParams:
     def bands(self) -> int:
         return 2 if self.urls else 1
 
-    def band_values(self, text: str, url: str | None, doc_id: str) -> list[int]:
+    def band_values(self, text: str, url: str | None, block: int | None, unique_key: str) -> list[int]:
+        """`block`: the chunk index of a block cut from a page (None for a whole document). `unique_key`: a key no
+        other document of the run has (task and position; ids may repeat across input files, or be empty), which
+        gives a document without a URL a URL value of its own."""
         values = [text_hash(text, 64, self.lowercase, self.collapse_whitespace, self.strip_punctuation)]
         if self.urls:
-            # a document without a URL gets a value no other document has (its id is unique)
-            values.append(url_hash(url) if url else url_hash(f"\0no-url\0{doc_id}"))
+            values.append(url_hash(url, block) if url else url_hash(f"\0no-url\0{unique_key}"))
         return values
 
     def to_json(self) -> str:

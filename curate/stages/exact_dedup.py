@@ -33,7 +33,8 @@ class ExactHashes(Observer):
         self.positions, self.bands, self.quality, self.ids = [], [], [], []
 
     def add(self, position: int, doc: Document) -> None:
-        bands = self.stage.params.band_values(doc.text or "", doc.metadata.get("url"), doc.id)  # may raise: first
+        bands = self.stage.params.band_values(doc.text or "", doc.metadata.get("url"), doc.metadata.get("chunk_index"),
+                                              f"{self.rank}/{position}")  # may raise: first
         self.positions.append(position)
         self.bands.append(bands)
         self.quality.append(self.stage.keep_value(doc))

@@ -189,3 +189,36 @@ def test_a_fresh_run_never_reuses_an_abandoned_runs_work_files(tmp_path, planted
     assert funnel_counts(second.manifest) == funnel_counts(alone.manifest) != funnel_counts(first.manifest)
     assert sorted(r["id"] for r in read_rows(tmp_path / "out", "data")) == \
         sorted(r["id"] for r in read_rows(tmp_path / "alone", "data")) != kept
+
+
+def test_url_dedup_joins_one_url_only(tmp_path):
+    """urls: true. The same URL (scheme, host case and a trailing slash ignored) with another text is a duplicate;
+    documents without a URL never are, even when their ids repeat across input files; and the blocks `chunk` cuts
+    from one page are not duplicates of each other."""
+    book = shared("text", "gutenberg", "1342", "1342.txt").read_text(encoding="utf-8")
+    chapters = split_book(book)
+    first = tmp_path / "in" / "a.jsonl"
+    first.parent.mkdir()
+    first.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "p1", "text": chapters[1], "url": "https://example.com/page"},
+        {"id": "x", "text": chapters[2]},
+        {"id": "", "text": chapters[3]},
+        {"id": "long", "text": "\n\n".join(chapters[4:7]), "url": "https://example.com/long"},
+    ]))
+    (tmp_path / "in" / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "p2", "text": chapters[8], "url": "http://EXAMPLE.com/page/"},
+        {"id": "x", "text": chapters[9]},
+        {"id": "", "text": chapters[10]},
+    ]))
+    # blocks larger than any single chapter: only "long" (three chapters) is cut
+    min_chars = max(len(chapters[i]) for i in (1, 2, 3, 8, 9, 10)) + 1
+    stages = [{"chunk": {"min_chars": min_chars}}, {"exact_dedup": {"urls": True}}]
+    result = run_pipeline({"input": {"paths": [str(tmp_path / "in")], "format": "jsonl"}, "stages": stages},
+                          tmp_path / "out")
+    rejected = {r["id"]: (r["reason"], r["exact_dup_cluster_id"]) for r in read_rows(tmp_path / "out", "rejected")}
+    assert rejected == {"p2": ("exact_duplicate", "p1")}
+    kept = read_rows(tmp_path / "out", "data")
+    blocks = [r for r in kept if r["chunk_of"] == "long"]
+    assert len(blocks) > 1 and len(kept) == 6 - 1 + len(blocks)
+    assert {chapters[i] for i in (2, 3, 9, 10)} <= {r["text"] for r in kept}  # no URL, repeated or empty ids
+    assert result.manifest["funnel"]
