@@ -119,8 +119,8 @@ class PiiRedaction(CurateStep):
                 log.close()
 
     def _detect(self, live: list[Document]) -> list[list[Span] | Exception]:
-        """Spans per document. One bad document must not cost the batch (spaCy's tokenizer raises on a lone
-        surrogate): if the batch fails, each document is detected alone, and the one that fails gets its error."""
+        """Spans per document. One bad document must not cost the batch: if the batch fails, each document is
+        detected alone, and the one that fails gets its error."""
         try:
             return self.detector.detect_batch([doc.text or "" for doc in live],
                                               [doc.metadata.get("lang") for doc in live])

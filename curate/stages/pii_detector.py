@@ -2,7 +2,7 @@
 
     text ─► one compiled regex of anchors (an "@", six digits in a row with separators, an IPv4 or hex-colon group,
             an IBAN or wallet prefix, or any configured pattern) ─► windows: each anchor ± WINDOW_MARGIN characters,
-            cut at whitespace, merged ─► presidio AnalyzerEngine on the windows (batched through spaCy's pipe)
+            cut at whitespace, merged ─► presidio AnalyzerEngine on the windows (batched, no tokenizing)
             ─► spans back in document offsets ─► score threshold ─► overlaps resolved
 
 Why the windows lose nothing against presidio on the full text (the evaluation and the tests check it on the
@@ -25,7 +25,7 @@ import spacy
 from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, EntityRecognizer, PatternRecognizer, RecognizerResult
 from presidio_analyzer import predefined_recognizers as presidio_recognizers
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
-from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.recognizer_registry import RecognizerRegistry
 
 from curate.stages.pii_recognizers import (CONTEXT_CHARS_AFTER, CONTEXT_CHARS_BEFORE, PATTERN_LANGUAGE,
@@ -77,7 +77,11 @@ class NoContextEnhancer(ContextAwareEnhancer):
 
 
 class BlankSpacyEngine(SpacyNlpEngine):
-    """presidio's spaCy engine on `spacy.blank(lang)` pipelines: a tokenizer, no model, nothing to download."""
+    """presidio's spaCy engine on `spacy.blank(lang)` pipelines (nothing to download), for pattern recognizers only:
+    it hands them empty NLP artifacts instead of tokenizing every window. None of our recognizers reads tokens,
+    lemmas or entities (presidio's PatternRecognizer matches regexes on the text, `TextContext` reads context from
+    the text, and NoContextEnhancer ignores the artifacts), so spaCy's tokenizer was half the detection time for
+    nothing, and it raised on a lone surrogate, which cost the document."""
 
     def __init__(self, languages=(PATTERN_LANGUAGE,)):
         super().__init__(models=[{"lang_code": lang, "model_name": f"blank:{lang}"} for lang in languages])
@@ -85,6 +89,20 @@ class BlankSpacyEngine(SpacyNlpEngine):
 
     def get_supported_entities(self) -> list[str]:
         return []
+
+    def _no_artifacts(self, language: str) -> NlpArtifacts:
+        return NlpArtifacts(entities=[], tokens=[], tokens_indices=[], lemmas=[], nlp_engine=self, language=language)
+
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
+        return self._no_artifacts(language)
+
+    def process_batch(self, texts, language: str, batch_size: int = 1, n_process: int = 1, as_tuples: bool = False):
+        for item in texts:
+            if as_tuples:
+                text, context = item
+                yield text, self._no_artifacts(language), context
+            else:
+                yield item, self._no_artifacts(language)
 
 
 @dataclass

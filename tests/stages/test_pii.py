@@ -115,6 +115,17 @@ def test_hash_mode_is_stable_within_a_run_and_keyed_by_the_salt():
         PiiRedaction(mode="hash")
 
 
+def test_a_lone_surrogate_does_not_cost_the_document_its_redaction():
+    """Text decoded with surrogateescape can hold lone surrogates; spaCy's tokenizer raised on them, and the
+    document went to rejected/ as stage_error with its PII in clear. Detection no longer tokenizes."""
+    from curate.stages.base import is_rejected
+
+    doc = Document(text="mail john.doe@gmail.com now \ud800 call +44 20 7946 0958", id="s")
+    [out] = list(PiiRedaction().run([doc]))
+    assert not is_rejected(out)
+    assert out.text == "mail <EMAIL_ADDRESS> now \ud800 call <PHONE_NUMBER>"
+
+
 def test_drop_document_and_max_pii():
     drop = PiiRedaction(mode="drop_document")
     clean = Document(text="Nothing personal here, version 1.2.3.", id="c")
