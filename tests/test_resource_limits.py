@@ -36,6 +36,15 @@ def test_time_limit_rejects_the_slow_document_and_the_rest_goes_on(tmp_path):
     assert quality["rejected"]["time_limit"]["docs"] == 1
 
 
+def test_a_stage_under_limits_keeps_its_manifest_summary(tmp_path):
+    path = _pages_with_a_giant(tmp_path, 1_000)
+    stages = [{"split": {"fractions": {"train": 0.5, "val": 0.5}, "seed": 3, "limits": {"seconds": 60}}}]
+    result = run_pipeline({"input": {"paths": [str(path)]}, "stages": stages}, tmp_path / "out")
+    summary = result.manifest["stages"]["split"]
+    assert summary["seed"] == 3 and summary["fractions"] == {"train": 0.5, "val": 0.5, "test": 0.0}
+    assert len(read_rows(tmp_path / "out", "train")) + len(read_rows(tmp_path / "out", "val")) == 11
+
+
 def test_memory_limit_rejects_the_document_that_needs_too_much(tmp_path):
     path = _pages_with_a_giant(tmp_path, 1_500_000)  # spaCy's tokens of 1.5M words take hundreds of MB
     stages = [{"quality": {"rule_sets": ["gopher"], "gopher_max_words": None, "gopher_min_alpha_words_ratio": None,

@@ -98,6 +98,10 @@ class LimitedStep(FunnelCounting, PipelineStep):
     def columns(self) -> dict[str, pa.DataType]:
         return self.stage.columns()
 
+    def summary(self, counters: dict) -> dict:
+        """The stage's own manifest summary (split's fractions and seed, ...), limits or not."""
+        return self.stage.summary(counters) if hasattr(self.stage, "summary") else {}
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from datatrove.pipeline.extractors.base import ExtractorSandbox
 
