@@ -319,12 +319,15 @@ def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks
     fingerprint = {"stages": resolved["stages"], "input": {**resolved["input"], "format": fmt, "limit": limit},
                    "output": {k: v for k, v in resolved["output"].items() if k != "path"}, "tasks": tasks,
                    "files": [[f.source, f.size] for f in files], "versions": package_versions()}
+    if resolved["executor"].get("work_dir"):  # only when set, so that runs from before this key still resume
+        # the spilled documents and dedup files live there: a resume elsewhere would not find them
+        fingerprint["work_dir"] = resolved["executor"]["work_dir"]
     if out.isfile("logs/run.json"):
         with out.open("logs/run.json", "rt") as f:
             previous = json.load(f)
         if previous != fingerprint:
-            changed = sorted(k.replace("versions", "package versions") for k in fingerprint
-                             if previous.get(k) != fingerprint[k])
+            changed = sorted(k.replace("versions", "package versions") for k in {*fingerprint, *previous}
+                             if previous.get(k) != fingerprint.get(k))
             raise RunConflict([f"output {out.path!r} holds a run with a different {', '.join(changed)}; "
                                f"use --force to start over, or another --output"])
         return

@@ -150,4 +150,8 @@ def test_force_with_a_broken_config_keeps_the_previous_output(tmp_path):
     result = curate_cli("run", good, "--set", "stages=[{clean: {}}]", check=False)
     assert result.returncode == 2 and "holds a run with a different stages" in result.stderr
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*")) == before
+    # nor into the same output with another work folder: the resume would not find the spilled documents
+    result = curate_cli("run", good, "--set", f"executor.work_dir={tmp_path / 'scratch'}", check=False)
+    assert result.returncode == 2 and "holds a run with a different work_dir" in result.stderr, result.stderr
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*")) == before
 

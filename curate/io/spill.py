@@ -86,7 +86,8 @@ class SpillReader(PipelineStep):
         name = f"{rank:05d}.parquet"
         if not folder.isfile(name):
             raise SpillMissing(f"{spill_path(self.folder, rank)} is missing: phase {self.phase!r} did not finish "
-                               f"task {rank}; re-run the same command to resume it")
+                               f"task {rank}; re-run the same command to resume it (if its work folder was removed "
+                               f"after the phase finished, re-run with --force)")
         with folder.open(name, "rb") as handle:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size=SPILL_BATCH_ROWS):
                 for row in batch.to_pylist():
