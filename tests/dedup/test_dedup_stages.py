@@ -222,3 +222,22 @@ def test_url_dedup_joins_one_url_only(tmp_path):
     assert len(blocks) > 1 and len(kept) == 6 - 1 + len(blocks)
     assert {chapters[i] for i in (2, 3, 9, 10)} <= {r["text"] for r in kept}  # no URL, repeated or empty ids
     assert result.manifest["funnel"]
+
+
+def test_exact_verification_reads_the_spilled_texts_across_row_groups(tmp_path):
+    """verify: exact reads candidate texts back from the spilled documents (curate.io.spill.SpillTexts): copies of
+    paragraphs from both row groups (1,000 rows each) of a 1,500-document task are found, and nothing else."""
+    book = shared("text", "gutenberg", "1342", "1342.txt").read_text(encoding="utf-8")
+    paragraphs = list(dict.fromkeys(p.strip() for p in book.split("\n\n") if len(p.strip()) > 120))
+    paragraphs = [p for p in paragraphs if len(p.split()) >= 20][:1900]
+    copied = [10, 1100, len(paragraphs) - 5]
+    docs = [(f"p{i:04d}", p) for i, p in enumerate(paragraphs)] + [(f"z-copy{i:04d}", paragraphs[i]) for i in copied]
+    path = tmp_path / "paragraphs.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in docs))
+    config = {"input": {"paths": [str(path)]}, "stages": [{"minhash_dedup": {"verify": "exact"}}],
+              "executor": {"tasks": 1}}
+    run_pipeline(config, tmp_path / "out")
+    rejected = {r["id"]: r["reason_detail"] for r in read_rows(tmp_path / "out", "rejected")}
+    assert len(paragraphs) > 1000  # more than one row group
+    assert set(rejected) == {f"z-copy{i:04d}" for i in copied}, rejected  # the smallest id is kept
+    assert all(f"p{i:04d}" in rejected[f"z-copy{i:04d}"] for i in copied)
