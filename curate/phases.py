@@ -39,7 +39,6 @@ class Phase:
     name: str  # also its log folder: OUT/logs/<name>/
     steps: list[PipelineStep]
     tasks: int
-    stream: bool  # a pass over the documents (its steps are funnel rows), not a reduce step between two halves
 
     @property
     def step_names(self) -> list[str]:
@@ -59,11 +58,11 @@ def plan_phases(reader: PipelineStep, stages: list[PipelineStep], writer: Pipeli
         name = f"{len(phases) + 1:02d}-stream"
         spill = f"{work_dir}/spill/{name}"
         stage.work_dir, stage.spill_dir = f"{work_dir}/{stage.name}", spill
-        phases.append(Phase(name, [*head, ObserveStep(stage), SpillWriter(spill, columns)], tasks, stream=True))
+        phases.append(Phase(name, [*head, ObserveStep(stage), SpillWriter(spill, columns)], tasks))
         for part, part_tasks, step in stage.reduce_steps(tasks):
-            phases.append(Phase(f"{len(phases) + 1:02d}-{stage.name}-{part}", [step], part_tasks, stream=False))
+            phases.append(Phase(f"{len(phases) + 1:02d}-{stage.name}-{part}", [step], part_tasks))
         head = [SpillReader(spill, name), stage]
-    phases.append(Phase(f"{len(phases) + 1:02d}-stream", [*head, writer], tasks, stream=True))
+    phases.append(Phase(f"{len(phases) + 1:02d}-stream", [*head, writer], tasks))
     return phases
 
 
