@@ -30,7 +30,7 @@ from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 
 from curate.dedup.lsh import atomic_write, save_npy
-from curate.dedup.shingles import UNITS, shingle_hashes
+from curate.dedup.shingles import UNITS, shingle_hashes, tokens
 from curate.stages.base import GlobalStage, Observer, Rejection
 
 EVAL_SPLITS = ("val", "test")
@@ -40,6 +40,12 @@ SUMMARY = "_SUCCESS.json"
 
 def ngram_set(text: str, ngram: int, unit: str) -> np.ndarray:
     return np.unique(shingle_hashes(text or "", ngram, unit))
+
+
+def is_short(hashes: np.ndarray, text: str, ngram: int, unit: str) -> bool:
+    """Fewer tokens (words, or characters for zh/ja/th) than one n-gram: the item is a single n-gram of all of it.
+    Tokenized only when there is one hash, the only case where it can be short."""
+    return len(hashes) == 1 and len(tokens(text or "", unit)) < ngram
 
 
 class EvalNgrams(Observer):
@@ -56,7 +62,7 @@ class EvalNgrams(Observer):
             hashes = ngram_set(doc.text, self.stage.ngram, self.stage.unit)
             self.hashes[split].append(hashes)
             self.counts[split]["items"] += 1
-            self.counts[split]["short_items"] += int(len(hashes) == 1 and len((doc.text or "").split()) < self.stage.ngram)
+            self.counts[split]["short_items"] += int(is_short(hashes, doc.text, self.stage.ngram, self.stage.unit))
 
     def close(self) -> None:
         folder = Path(self.stage.work_dir) / "ngrams"
@@ -94,7 +100,7 @@ class BuildIndex(PipelineStep):
             for path in self.stage.benchmarks:
                 items = list(benchmark_items(path, self.stage.text_key))
                 hashes = [ngram_set(text, self.stage.ngram, self.stage.unit) for text in items]
-                short = sum(len(h) == 1 and len(t.split()) < self.stage.ngram for h, t in zip(hashes, items))
+                short = sum(is_short(h, t, self.stage.ngram, self.stage.unit) for h, t in zip(hashes, items))
                 merged = np.unique(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
                 summary[path] = self._write(path, merged, {"items": len(items), "short_items": int(short)})
         atomic_write(work / INDEX / SUMMARY, lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))

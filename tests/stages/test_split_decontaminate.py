@@ -152,3 +152,17 @@ def test_head_shows_a_splits_documents(tmp_path, paragraphs):
                   "stages": [{"split": {"fractions": {"train": 0.5, "val": 0.25, "test": 0.25}}}]}, tmp_path / "o")
     assert [r["split"] for r in head(str(tmp_path / "o"), n=3)] == ["train"] * 3  # no data/: train by default
     assert {r["split"] for r in head(str(tmp_path / "o"), n=5, split="test")} == {"test"}
+
+
+def test_short_benchmark_items_are_counted_in_the_ngram_unit(tmp_path):
+    """`short_items` (items shorter than one n-gram) counts characters under unit: chars. A Chinese sentence has
+    no spaces: counting whitespace words called an item of exactly one 13-character n-gram short."""
+    sentences = [line for line in shared("langid", "lingua", "sentences", "zh.txt").read_text(encoding="utf-8")
+                 .splitlines() if len(line) > 40][:3]
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps({"text": t}) + "\n" for t in [*sentences, "短句子", sentences[0][:13]]))
+    config = {"input": {"paths": [str(_jsonl(tmp_path / "d.jsonl", ["一些完全无关的训练文本。" * 5]))]},
+              "stages": [{"decontaminate": {"benchmarks": [str(bench)], "unit": "chars"}}]}
+    result = run_pipeline(config, tmp_path / "out")
+    source = result.manifest["stages"]["decontaminate"]["sources"][str(bench)]
+    assert source["items"] == 5 and source["short_items"] == 1
