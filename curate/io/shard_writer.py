@@ -7,8 +7,9 @@ finished; when a task restarts it first removes whatever an earlier attempt of t
 each shard, `part-TTTTT-CCCC.stats.json` (in place, whole, before the shard is) holds its document, byte and
 character counts and the quantiles of every numeric column.
 
-Why not datatrove's ParquetWriter: it infers the schema from the first document (shards then disagree when a field
-is missing or changes type), bounds only bytes, and writes in place.
+Why not datatrove's ParquetWriter (which now takes an explicit schema): it bounds only bytes, writes in place (a
+killed task leaves a half shard under the final name), keeps no sidecar statistics, and has no place for a value that
+does not fit its column (ours go to `extra_metadata`).
 """
 
 import json

@@ -11,8 +11,7 @@ are left out, as they were absent before). Written under a temporary name and re
 no file, and the phase after refuses to start without one.
 
 Why not datatrove's ParquetWriter/ParquetReader: the spill must keep rejected documents and every metadata value,
-typed, and be read back one file per task in order; datatrove's reader shards files across tasks by index and
-its writer infers its schema from the first document.
+typed, and be read back one file per task in order; datatrove's reader shards files across tasks by index.
 """
 
 import json
