@@ -338,6 +338,17 @@ def _key_lines(text: str) -> dict[tuple, int]:
     return lines
 
 
+def parse_overrides(values) -> dict:
+    """`--set KEY=VALUE` items as {dotted key: value}, each value parsed as YAML."""
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError([f"--set expects KEY=VALUE, got {item!r}"])
+        result[key] = yaml.safe_load(value)
+    return result
+
+
 def _set_dotted(data: dict, dotted: str, value) -> None:
     """`a.b.c` sets data["a"]["b"]["c"]; a number indexes a list (`stages.8.split.fractions`: the ninth stage)."""
     node = data
