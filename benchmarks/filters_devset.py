@@ -66,6 +66,10 @@ COPYCAT = DATA / "warc" / "chatnoir-copycat" / "case-studies" / "relevance-label
     "resources" / "sample-input"
 
 
+# a Wayback capture of a Wikipedia page: http://web.archive.org/web/<time>/http://en.wikipedia.org:80/wiki/...
+ARCHIVED_WIKIPEDIA = re.compile(r"/https?://[a-z\-]+\.(?:m\.)?wikipedia\.org(?::\d+)?/")
+
+
 def half(doc_id: str) -> str:
     return ("tune", "holdout")[hashlib.sha1(f"{HALF_SALT}:{doc_id}".encode()).digest()[0] & 1]
 
@@ -96,7 +100,7 @@ def copycat_docs(data: Path) -> list[dict]:
     docs, seen = [], set()
     for doc in WarcReader(resolve_inputs([str(folder)], suffixes=(".warc.gz",))).run():
         url = doc.metadata.get("url") or ""
-        if doc.metadata.get("reason") or "wikipedia.org/" in url or not isinstance(doc.text, str):
+        if doc.metadata.get("reason") or ARCHIVED_WIKIPEDIA.search(url) or not isinstance(doc.text, str):
             continue
         text = extract.extract_text(doc.text)
         if not text or text in seen:
