@@ -245,7 +245,9 @@ def head(output, n, rejected, reason, split, chars, as_json):
 @click.option("--out", "html_path", type=click.Path(dir_okay=False), help="Where to write it [OUTPUT/report.html].")
 @click.option("--ablation", type=click.Path(exists=True, dir_okay=False),
               help="A `curate ablate` ablation.json: adds its table and curves.")
-def report(output, html_path, ablation):
+@click.option("--filters", "filters_file", type=click.Path(exists=True, dir_okay=False),
+              help="A `curate eval filters --report` JSON: adds its tables (OUT/filters_eval.json is read by itself).")
+def report(output, html_path, ablation, filters_file):
     """Write the data-quality report of OUTPUT: one self-contained HTML file (charts embedded, works offline).
 
     OUTPUT is a `curate run` output folder, or a `curate ablate` folder (the full pipeline's output with the
@@ -253,7 +255,8 @@ def report(output, html_path, ablation):
     from curate.report import ReportError, build_report
 
     try:
-        path = build_report(output, html_path, json.loads(open(ablation).read()) if ablation else None)
+        path = build_report(output, html_path, json.loads(open(ablation).read()) if ablation else None,
+                            json.loads(open(filters_file).read()) if filters_file else None)
     except ReportError as error:
         raise ConfigExit(str(error)) from None
     out.print(f"report: {path}")

@@ -31,6 +31,12 @@ from pathlib import Path
 import click
 
 LABELS = ("good", "bad")
+
+
+class DataError(click.ClickException):
+    """The labelled set cannot be read: exit code 2, as a usage or configuration error."""
+
+    exit_code = 2
 Z_95 = 1.959964  # two-sided 95% normal quantile (Wilson score interval)
 NOT_PER_DOCUMENT = {"chunk"}  # per-document, but one document in, several out: its blocks are not the document
 EXAMPLES = 10  # document ids listed per rule (the good ones it drops: the false rejections to read first)
@@ -72,7 +78,7 @@ def load_jsonl(path: Path, label: str | None = None) -> list[Labelled]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise click.ClickException(f"cannot read {path}: {error}") from None
+        raise DataError(f"cannot read {path}: {error}") from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -80,12 +86,12 @@ def load_jsonl(path: Path, label: str | None = None) -> list[Labelled]:
         try:
             row = json.loads(line)
         except ValueError as error:
-            raise click.ClickException(f"{where}: not JSON: {error}") from None
+            raise DataError(f"{where}: not JSON: {error}") from None
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise click.ClickException(f"{where}: expected an object with a string `text`")
+            raise DataError(f"{where}: expected an object with a string `text`")
         row_label = row.pop("label", None) if label is None else label
         if row_label not in LABELS:
-            raise click.ClickException(f"{where}: `label` must be good or bad, got {row_label!r}")
+            raise DataError(f"{where}: `label` must be good or bad, got {row_label!r}")
         text = row.pop("text")
         doc_id = str(row.pop("id", None) or f"{path.name}/{number}")
         docs.append(Labelled(doc_id, text, row_label, row.pop("lang", None), str(row.pop("source", "") or ""),
@@ -97,7 +103,7 @@ def load_folder(folder: Path, label: str) -> list[Labelled]:
     docs = []
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".txt", ".jsonl"))
     if not files:
-        raise click.ClickException(f"{folder}: no .txt or .jsonl file")
+        raise DataError(f"{folder}: no .txt or .jsonl file")
     for path in files:
         if path.suffix == ".jsonl":
             docs += load_jsonl(path, label)
@@ -113,7 +119,7 @@ def load_labelled(data: Path | None, good: Path | None, bad: Path | None) -> lis
     docs = load_jsonl(data) if data is not None else load_folder(good, "good") + load_folder(bad, "bad")
     duplicates = [i for i, n in Counter(d.id for d in docs).items() if n > 1]
     if duplicates:
-        raise click.ClickException(f"duplicate document ids: {', '.join(duplicates[:5])}")
+        raise DataError(f"duplicate document ids: {', '.join(duplicates[:5])}")
     return docs
 
 
