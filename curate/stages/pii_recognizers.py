@@ -282,18 +282,23 @@ def issued_card_number(digits: str) -> bool:
     return False
 
 
+NOT_IN_NUMBER_OR_URL = r"(?<!\d[ \-])(?<![/=?&#])"
+
+
 class CardNumberRecognizer(CreditCardRecognizer):
     """presidio's credit card recognizer (its pattern, Luhn check and context) plus card numbers of 12 to 19 digits
     written as cards are: one run of digits, groups of four (the last one shorter: 4-4-4-4-3 for 19 digits), or
     American Express's 4-6-5. A match counts when the Luhn check passes and a network issues numbers of that length
     under those first digits (CARD_RANGES), which keeps 12-digit order numbers and the like out."""
 
-    # not a run of groups cut out of a longer one ("4064-9800-2114-0478" out of a 19-digit number): no digit group
-    # joined by a space or hyphen before or after the match
-    PATTERNS = [Pattern(p.name, rf"(?<!\d[ \-]){p.regex}(?![ \-]\d)", p.score) for p in CreditCardRecognizer.PATTERNS] + [
+    # not a run of groups cut out of a longer one ("4064-9800-2114-0478" out of a 19-digit number: no digit group
+    # joined by a space or hyphen before or after the match), nor an id in a URL path or query
+    # (".../posts/2395361813834269", a Luhn-valid 2-series number on a real trafilatura-eval page)
+    PATTERNS = [Pattern(p.name, rf"{NOT_IN_NUMBER_OR_URL}{p.regex}(?![ \-]\d)", p.score)
+                for p in CreditCardRecognizer.PATTERNS] + [
         Pattern("Card number, 12-19 digits (weak)",
-                r"(?<!\d[ \-])\b(?:\d{12,19}|\d{4}([ \-])\d{4}(?:\1\d{4}){0,2}\1\d{1,4}|\d{4}([ \-])\d{6}\2\d{4,5})\b"
-                r"(?![ \-]\d)", 0.3),
+                rf"{NOT_IN_NUMBER_OR_URL}\b(?:\d{{12,19}}|\d{{4}}([ \-])\d{{4}}(?:\1\d{{4}}){{0,2}}\1\d{{1,4}}|"
+                rf"\d{{4}}([ \-])\d{{6}}\2\d{{4,5}})\b(?![ \-]\d)", 0.3),
     ]
 
     def validate_result(self, pattern_text: str) -> bool:

@@ -69,6 +69,8 @@ def test_card_shaped_numbers_that_fail_luhn_or_no_network_issues_are_not_cards()
         # Luhn passes, but no network issues 12-19 digit numbers starting 7, 8 or 9 (ISO/IEC 7812: not banking)
         unissued = card(rng, rng.choice("789"), rng.randint(12, 19))
         assert not found(f"Order {unissued} has shipped.", "CREDIT_CARD")
+    # an id in a URL (a real trafilatura-eval page links a Facebook post whose id passes Luhn in the 2-series)
+    assert not found("https://www.facebook.com/parcoabruzzo/posts/2395361813834269", "CREDIT_CARD")
 
 
 STREETS = ["Fourth Avenue", "Elm Street", "Oak Rd", "Martin Luther King Jr Blvd", "West 12th St", "Harbour Way",
