@@ -5,6 +5,7 @@ the section in `curate report`."""
 import json
 import random
 
+import pytest
 from click.testing import CliRunner
 
 from curate.cli import cli
@@ -84,6 +85,7 @@ def test_input_errors_name_the_file_and_line(tmp_path):
     assert code == 2 and "nosuchstage" in output
 
 
+@pytest.mark.slow
 def test_report_section(tmp_path):
     from curate.report import build_report
 
