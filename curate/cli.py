@@ -42,7 +42,7 @@ def cli():
     curate stats out/web                   documents, bytes, column distributions, the funnel
     curate head out/web --rejected         read documents, kept or rejected
     curate validate pipelines/web.yaml     check a pipeline without running it
-    curate eval extraction|langid|dedup|pii ...  measure a stage on labelled data, beside published numbers
+    curate eval extraction|langid|dedup|pii|filters ...  measure stages on labelled data
     curate quality-model train ...         train the fastText quality classifier the quality_model stage uses
     curate report out/web                  one HTML page: funnel, signals, diversity, examples, config
     curate ablate pipelines/web.yaml ...   train the same GPT on raw and curated data; compare bits per byte
@@ -51,15 +51,12 @@ def cli():
 
 
 def _overrides(values: tuple[str, ...]) -> dict:
-    import yaml
+    from curate.config import ConfigError, parse_overrides
 
-    result = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        result[key] = yaml.safe_load(value)
-    return result
+    try:
+        return parse_overrides(values)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...] = ()):
@@ -248,7 +245,9 @@ def head(output, n, rejected, reason, split, chars, as_json):
 @click.option("--out", "html_path", type=click.Path(dir_okay=False), help="Where to write it [OUTPUT/report.html].")
 @click.option("--ablation", type=click.Path(exists=True, dir_okay=False),
               help="A `curate ablate` ablation.json: adds its table and curves.")
-def report(output, html_path, ablation):
+@click.option("--filters", "filters_file", type=click.Path(exists=True, dir_okay=False),
+              help="A `curate eval filters --report` JSON: adds its tables (OUT/filters_eval.json is read by itself).")
+def report(output, html_path, ablation, filters_file):
     """Write the data-quality report of OUTPUT: one self-contained HTML file (charts embedded, works offline).
 
     OUTPUT is a `curate run` output folder, or a `curate ablate` folder (the full pipeline's output with the
@@ -256,7 +255,8 @@ def report(output, html_path, ablation):
     from curate.report import ReportError, build_report
 
     try:
-        path = build_report(output, html_path, json.loads(open(ablation).read()) if ablation else None)
+        path = build_report(output, html_path, json.loads(open(ablation).read()) if ablation else None,
+                            json.loads(open(filters_file).read()) if filters_file else None)
     except ReportError as error:
         raise ConfigExit(str(error)) from None
     out.print(f"report: {path}")
@@ -327,6 +327,7 @@ EVAL_COMMANDS = {
     "langid": "curate.evaluation.langid:command",
     "dedup": "curate.evaluation.dedup:command",
     "pii": "curate.evaluation.pii:command",
+    "filters": "curate.evaluation.filters:command",
 }
 
 # other command groups that live beside the stage they serve

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 
-FORMATS = ("warc", "jsonl", "parquet", "html", "text", "hf")
+FORMATS = ("warc", "jsonl", "parquet", "html", "text", "hf", "mediawiki")
 # file name endings that tell the input format when `format` is left out
 FORMAT_SUFFIXES = {
     "warc": (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz", ".warc.zst"),
@@ -28,6 +28,8 @@ FORMAT_SUFFIXES = {
     "parquet": (".parquet",),
     "html": (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml"),
     "text": (".txt", ".txt.gz", ".md", ".text"),
+    # MediaWiki XML dumps; the parts of a split dump end in .bz2 after a page range ("...xml-p10p30302.bz2")
+    "mediawiki": (".xml.bz2", ".xml", ".bz2"),
 }
 
 
@@ -336,6 +338,17 @@ def _key_lines(text: str) -> dict[tuple, int]:
     if root is not None:
         walk(root, ())
     return lines
+
+
+def parse_overrides(values) -> dict:
+    """`--set KEY=VALUE` items as {dotted key: value}, each value parsed as YAML."""
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError([f"--set expects KEY=VALUE, got {item!r}"])
+        result[key] = yaml.safe_load(value)
+    return result
 
 
 def _set_dotted(data: dict, dotted: str, value) -> None:

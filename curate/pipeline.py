@@ -27,6 +27,7 @@ from curate.executors import make_executor, ray_cluster
 from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, resolve_inputs
 from curate.io.manifest import build_manifest, package_versions
+from curate.io.mediawiki_reader import MediaWikiReader
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
@@ -100,6 +101,8 @@ class Pipeline:
             return WarcReader(files, limit=limit)
         if fmt in ("html", "text"):
             return FileReader(files, kind=fmt, limit=limit)
+        if fmt == "mediawiki":
+            return MediaWikiReader(files, limit=limit)
         reader_cls = {"jsonl": JsonlReader, "parquet": ParquetReader, "hf": HuggingFaceReader}[fmt]
         if fmt == "parquet" and not cfg.columns and files:
             exclude = {cfg.text_key, cfg.id_key, "url", "metadata", *RESERVED_INPUT_FIELDS}

@@ -206,7 +206,7 @@ def run_section(data: ReportData) -> str:
     return "".join(parts)
 
 
-def render(data: ReportData, ablation_html: str = "") -> str:
+def render(data: ReportData, ablation_html: str = "", filters_html: str = "") -> str:
     conservation = data.manifest.get("conservation") or {}
     read = conservation.get("read", data.kept_docs + data.rejected_docs)
     ok = conservation.get("ok")
@@ -214,9 +214,10 @@ def render(data: ReportData, ablation_html: str = "") -> str:
              else '<span class="bad">read ≠ kept + rejected: see the manifest</span>')
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (("funnel", "funnel"), ("signals", "signals"),
                   ("diversity", "diversity"), ("splits", "splits"), ("examples", "examples"),
-                  *((("ablation", "ablation"),) if ablation_html else ()), ("run", "run")))
+                  *((("ablation", "ablation"),) if ablation_html else ()),
+                  *((("filters", "filters"),) if filters_html else ()), ("run", "run")))
     body = "".join([funnel_section(data), signals_section(data), diversity_section(data), splits_section(data),
-                    examples_section(data), ablation_html, run_section(data)])
+                    examples_section(data), ablation_html, filters_html, run_section(data)])
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>curate report: {esc(data.output)}'
             f"</title><style>{CSS}</style></head><body><h1>curate report</h1>"
             f'<p class="muted">{esc(data.output)} · {esc(data.manifest.get("finished", ""))}</p>'

@@ -51,14 +51,23 @@ _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 _LINE_BREAKS = re.compile("\n+")
 
 
-def find_duplicates(items: list[str]) -> tuple[int, int]:
+# A repeated line or paragraph this short is page structure, not repeated content: an interview's speaker labels
+# ("Anne:" 8 times in a 36-line interview), image captions ("Photo" 21 times), "Bild anzeigen" buttons, "Reklama"
+# markers, separators. On a short page a few of them pushed Gopher's count-based fractions past 0.3 (the real
+# trafilatura-eval interview scored 0.42). They still count for the character fractions (by their few characters)
+# and for FineWeb's short-line rule. 30 characters: FineWeb's short line (Penedo et al. 2024 §3.6).
+STRUCTURE_LINE_CHARS = 30
+
+
+def find_duplicates(items: list[str], min_chars: int = 0) -> tuple[int, int]:
     """(duplicate items, their characters): every occurrence after the first counts, as datatrove's
-    find_duplicates."""
+    find_duplicates; with `min_chars`, only items longer than that count as duplicates."""
     seen: set[str] = set()
     elements = chars = 0
     for item in items:
         if item in seen:
-            elements += 1
+            if len(item) > min_chars:
+                elements += 1
             chars += len(item)
         else:
             seen.add(item)
@@ -106,16 +115,32 @@ def _repeated_chars(grams: list[str], n: int) -> int:
     return repeated
 
 
-def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | None) -> dict:
+def alphabetic_words(text: str, words: list[str], unspaced: bool) -> list[str]:
+    """The words Gopher's alphabetic-words rule counts (Rae et al. 2021, App. A.1.1: "80% of words in a document
+    contain at least one alphabetic character"): whitespace-separated words, so "Hello," is one word and contains a
+    letter. datatrove counts its tokenizer's words, where every punctuation mark is a word without a letter, and
+    ordinary prose scored 0.70-0.79. In a script written without spaces a whitespace-separated chunk is a phrase
+    (Thai) or a line (Chinese), and a date or a time between two phrases would be a fifth of the "words": there the
+    tokenizer's words count, punctuation marks left out (in a spaced script they belong to the word before them)."""
+    if not unspaced:
+        return text.split()
+    return [w for w in words if not PUNCTUATION_SET.issuperset(w)]
+
+
+def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | None,
+            alpha_words: list[str] | None = None, datatrove_compatible: bool = False) -> dict:
     """Every Gopher value of `text` (non-empty). Word values are None when `words` is None (no tokenizer);
-    gopher_stop_words is None when the language has no stop-list."""
+    gopher_stop_words is None when the language has no stop-list. `alpha_words`: the words the alphabetic-words
+    ratio counts (None: `words`, as datatrove; see alphabetic_words). `datatrove_compatible`: short repeated lines
+    count as duplicates too (STRUCTURE_LINE_CHARS)."""
     values: dict = {}
     paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-    dup_paragraphs, dup_paragraph_chars = find_duplicates(paragraphs)
+    min_chars = 0 if datatrove_compatible else STRUCTURE_LINE_CHARS
+    dup_paragraphs, dup_paragraph_chars = find_duplicates(paragraphs, min_chars)
     values["gopher_dup_para_frac"] = dup_paragraphs / len(paragraphs)
     values["gopher_dup_para_char_frac"] = dup_paragraph_chars / len(text)
     lines = _LINE_BREAKS.split(text)
-    dup_lines, dup_line_chars = find_duplicates(lines)
+    dup_lines, dup_line_chars = find_duplicates(lines, min_chars)
     values["gopher_dup_line_frac"] = dup_lines / len(lines)
     values["gopher_dup_line_char_frac"] = dup_line_chars / len(text)
 
@@ -140,8 +165,9 @@ def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | Non
     values["gopher_mean_word_length"] = sum(map(len, non_symbol)) / len(non_symbol) if non_symbol else None
     values["gopher_hash_word_ratio"] = text.count("#") / n_words if n_words else None
     values["gopher_ellipsis_word_ratio"] = (text.count("...") + text.count("…")) / n_words if n_words else None
-    values["gopher_alpha_words_ratio"] = (sum(any(c.isalpha() for c in w) for w in words) / n_words
-                                          if n_words else None)
+    alpha_words = words if alpha_words is None else alpha_words
+    values["gopher_alpha_words_ratio"] = (sum(any(c.isalpha() for c in w) for w in alpha_words) / len(alpha_words)
+                                          if n_words and alpha_words else None)
     # datatrove: len(stop_words & set(words)) — distinct stop words, case-sensitive as in its code
     values["gopher_stop_words"] = len(stop_words.intersection(words)) if stop_words is not None else None
     return values
