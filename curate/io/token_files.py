@@ -104,9 +104,3 @@ def write_shuffled_sequences(stream: Path, target: Path, dtype: np.dtype, seq_le
             del rows
     return {"sequences": int(count), "tokens": int(count * seq_len), "dropped_tokens": int(total - count * seq_len)}
 
-
-def read_document_ends(index_path: Path) -> np.ndarray:
-    """Document ends (exclusive token offsets) of a datatrove `.ds.index`, memory-mapped."""
-    if os.path.getsize(index_path) == 0:
-        return np.zeros(0, dtype="<u8")
-    return np.memmap(index_path, dtype="<u8", mode="r")
