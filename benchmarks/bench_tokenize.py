@@ -95,31 +95,45 @@ def train_tokenizer(out: Path, path: Path) -> None:
     tokenizer.save(str(path))
 
 
-def timed(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) and stdout of a fresh process."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+# Runs a module or a script with arguments and writes its peak RSS (VmHWM) to $PEAK_RSS_FILE on exit. Not the
+# child's ru_maxrss: that starts at the parent's RSS at fork and survives exec (this parent ran a pipeline).
+LAUNCHER = """
+import atexit, os, runpy, sys
+def peak():
+    with open(os.environ["PEAK_RSS_FILE"], "w") as f:
+        f.write(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+atexit.register(peak)
+target, sys.argv = sys.argv[1], sys.argv[1:]
+runpy.run_module(target, run_name="__main__") if not target.endswith(".py") else runpy.run_path(target, run_name="__main__")
+"""
+
+
+def timed(target: str, args: list[str], tmp: Path) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and stdout of a fresh process running `target` (a module or a .py file)."""
+    peak_file = tmp / "peak_rss_kb"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PEAK_RSS_FILE": str(peak_file)}
     start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as stdout:
-        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"{' '.join(command)} failed")
-        stdout.seek(0)
-        return wall, usage.ru_maxrss / 1024, stdout.read()
+    result = subprocess.run([sys.executable, "-c", LAUNCHER, target, *args], capture_output=True, text=True, env=env,
+                            cwd=REPO)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{target} failed:\n{result.stderr[-2000:]}")
+    return wall, int(peak_file.read_text()) / 1024, result.stdout
 
 
 def measure(out: Path, tokenizer: Path, repeats: int, tmp: Path) -> dict:
     runs = {"curate": [], "baseline": []}
     tokens = {}
+    baseline_script = tmp / "baseline.py"
+    baseline_script.write_text(BASELINE)
     for _ in range(repeats):
-        wall, rss, stdout = timed([sys.executable, "-m", "curate.cli", "tokenize", str(out), "--tokenizer",
-                                   str(tokenizer), "--name", "bench", "--json"])
+        wall, rss, stdout = timed("curate.cli", ["tokenize", str(out), "--tokenizer", str(tokenizer), "--name", "bench",
+                                                 "--json"], tmp)
         tokens["curate"] = sum(s["tokenizer_tokens"] for s in json.loads(stdout)["splits"].values())
         runs["curate"].append((wall, rss))
         target = tmp / "baseline"
         shutil.rmtree(target, ignore_errors=True)
-        wall, rss, stdout = timed([sys.executable, "-c", BASELINE, str(out), str(tokenizer), str(target)])
+        wall, rss, stdout = timed(str(baseline_script), [str(out), str(tokenizer), str(target)], tmp)
         tokens["baseline"] = int(stdout)
         runs["baseline"].append((wall, rss))
     if tokens["curate"] != tokens["baseline"]:

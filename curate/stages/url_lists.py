@@ -97,34 +97,31 @@ def load_list(path: Path) -> np.ndarray:
 
 
 class UrlLists:
-    """Several lists, looked up together: which list (if any) holds one of a URL's candidate keys."""
+    """Several lists, looked up together: which list (if any) holds one of a URL's candidate keys. Each list stays
+    its own memory-mapped array (no merged copy to build or hold); the first list named wins."""
 
     def __init__(self, named_paths: dict[str, Path]):
         self.names = list(named_paths)
         self.paths = [named_paths[name] for name in self.names]
-        self._hashes = self._sources = None
-
-    def _load(self) -> None:
-        arrays = [load_list(path) for path in self.paths]
-        hashes = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64)
-        sources = np.repeat(np.arange(len(arrays), dtype=np.uint16), [len(a) for a in arrays])
-        order = np.argsort(hashes, kind="stable")  # an entry on two lists: the first list named wins
-        self._hashes, self._sources = hashes[order], sources[order]
+        self._arrays = None
 
     def lookup(self, candidates: list[list[str]]) -> list[tuple[str, str] | None]:
         """For each document's candidate keys (most specific first): (list name, the key found) of the first key
         on a list, or None."""
-        if self._hashes is None:
-            self._load()
+        if self._arrays is None:
+            self._arrays = [load_list(path) for path in self.paths]
         flat = [key for keys in candidates for key in keys]
-        if not flat or not len(self._hashes):
+        if not flat or not self._arrays:
             return [None] * len(candidates)
-        hashes = np.fromiter((entry_hash(key) for key in flat), dtype=np.uint64, count=len(flat))
-        where = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
-        found = self._hashes[where] == hashes
+        hashes = np.fromiter(map(entry_hash, flat), dtype=np.uint64, count=len(flat))
+        on_list = np.full(len(flat), -1, dtype=np.int32)
+        for index, array in enumerate(self._arrays):
+            if len(array):
+                where = np.minimum(np.searchsorted(array, hashes), len(array) - 1)
+                on_list[(array[where] == hashes) & (on_list < 0)] = index
         results, position = [], 0
         for keys in candidates:
-            hit = next((i for i in range(position, position + len(keys)) if found[i]), None)
-            results.append(None if hit is None else (self.names[self._sources[where[hit]]], flat[hit]))
+            hit = next((i for i in range(position, position + len(keys)) if on_list[i] >= 0), None)
+            results.append(None if hit is None else (self.names[on_list[hit]], flat[hit]))
             position += len(keys)
         return results
