@@ -8,7 +8,8 @@ Each measurement is a fresh process, alternating implementations, `--repeats` ti
   - url_filter: UrlFilter() (datatrove's list, from curate's hash cache), filter_batch over 1,024 documents a time;
   - datatrove: URLFilter() (needs pyahocorasick, which curate does not declare: skipped when it is missing), filter
     per document, as its BaseFilter runs it;
-  - domain_cap: the stage's three halves in one process (observe, rank, decide) with max_per_domain 100.
+  - domain_cap: the stage's three halves in one process (observe, rank, decide) with max_per_domain 100;
+  - none: the documents alone, whose peak RSS the others' include (`rss_above_documents_mb` subtracts it).
 Reported: seconds to load, URLs/s after loading, peak RSS, documents blocked; the load average.
 
     python benchmarks/bench_url_filter.py [--urls 1000000] [--repeats 3]
@@ -54,6 +55,8 @@ elif kind == "datatrove":
     blocked = sum(r is not True for r in results)
     import collections
     reasons = collections.Counter(r[1] for r in results if r is not True)
+elif kind == "none":  # the documents alone: what the others' peak RSS holds before their own
+    loaded = time.perf_counter()
 else:
     import tempfile
     from curate.stages.domain_cap import DomainCap
@@ -70,7 +73,7 @@ else:
     decide = stage.decider(0)
     blocked = sum(hasattr(decide(doc, position), "reason") for position, doc in enumerate(docs))
 finished = time.perf_counter()
-print(json.dumps({"load_s": loaded - started, "urls_per_s": len(docs) / (finished - loaded), "blocked": blocked,
+print(json.dumps({"load_s": loaded - started, "urls_per_s": len(docs) / max(finished - loaded, 1e-9), "blocked": blocked,
                   # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's RSS at fork, and survives exec
                   "peak_rss_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024,
                   **({"reasons": dict(reasons)} if kind == "datatrove" else {})}))
@@ -89,6 +92,15 @@ def real_urls() -> list[str]:
         except Exception:  # a truncated test fixture: what it yielded is enough
             continue
     return sorted(set(urls))
+
+
+def real_urls_blocked() -> dict:
+    """Which of the real URLs of ../shared/data datatrove's list blocks (url_filter's matcher)."""
+    from curate.stages.url_filter import UrlFilter, url_candidates
+
+    urls = real_urls()
+    hits = UrlFilter().block.lookup([url_candidates(url)[1] for url in urls])
+    return {"urls": len(urls), "blocked": {url: hit[1] for url, hit in zip(urls, hits) if hit}}
 
 
 def make_urls(count: int, seed: int = 0) -> list[str]:
@@ -128,13 +140,14 @@ def main():
     parser.add_argument("--urls", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    kinds = ["url_filter", "domain_cap"]
+    kinds = ["none", "url_filter", "domain_cap"]
     try:
         import ahocorasick  # noqa: F401  datatrove's URLFilter imports it
         kinds.insert(1, "datatrove")
     except ImportError:
         pass
-    result = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "urls": args.urls, "repeats": args.repeats}
+    result = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "urls": args.urls, "repeats": args.repeats,
+              "real_urls_on_datatroves_list": real_urls_blocked()}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "urls.txt"
         path.write_text("\n".join(make_urls(args.urls)))
@@ -147,6 +160,8 @@ def main():
         result[kind] = {key: round(statistics.median(v[key] for v in values), 3)
                         for key in ("load_s", "urls_per_s", "peak_rss_mb", "blocked")}
         result[kind]["urls_per_s"] = round(result[kind]["urls_per_s"])
+        if kind != "none":
+            result[kind]["rss_above_documents_mb"] = round(result[kind]["peak_rss_mb"] - result["none"]["peak_rss_mb"])
         if "reasons" in values[0]:  # datatrove: its own reasons (domain, subdomain, url, and the URL word rules)
             result[kind]["reasons"] = values[0]["reasons"]
     if "datatrove" in runs:

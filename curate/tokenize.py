@@ -95,7 +95,7 @@ def load_tokenizer(path: str, eos: str | None = None, name: str | None = None) -
         raise TokenizeError(f"--eos {eos_token!r} is not a token of {path!r}")
     tokenizer.encode_special_tokens = True  # a literal "<|endoftext|>" in a document is text, not the separator
     folder_name = re.sub(r"[^A-Za-z0-9._-]+", "_", name or default_name or "tokenizer").strip("._") or "tokenizer"
-    return LoadedTokenizer(tokenizer, str(location), folder_name, eos_token, eos_id)
+    return LoadedTokenizer(tokenizer, str(location.resolve()), folder_name, eos_token, eos_id)
 
 
 def _from_file(tokenizer_class, path: Path):

@@ -46,7 +46,8 @@ def named_lists(paths: list[str], key: str) -> dict[str, Path]:
             load_list(path)
         except ValueError as error:
             raise ValueError(f"{key}: {error}") from None
-        lists[DATATROVE if entry == DATATROVE else path.name] = path
+        name = DATATROVE if entry == DATATROVE else path.name
+        lists[str(path) if name in lists else name] = path  # two lists of one file name: the second by its path
     return lists
 
 
@@ -80,7 +81,11 @@ class UrlFilter(CurateFilter):
         return self.filter_batch([doc])[0]
 
     def filter_batch(self, docs: list[Document]) -> list[bool | tuple[bool, Rejection]]:
-        hosts, candidates = zip(*(url_candidates(str(doc.metadata.get("url") or "")) for doc in docs)) if docs else ((), ())
+        hosts, candidates = [], []
+        for doc in docs:
+            host, keys = url_candidates(str(doc.metadata.get("url") or ""))
+            hosts.append(host)
+            candidates.append(keys)
         blocked = self.block.lookup(candidates)
         allowed = self.allow.lookup([keys if hit else [] for keys, hit in zip(candidates, blocked)])
         return [self._decide(*args) for args in zip(docs, hosts, blocked, allowed)]

@@ -4,7 +4,7 @@ A list is a text file (optionally gzipped), one entry a line; `#` starts a comme
 (`example.com/page`, `http://example.com/a?b=1`) is a URL, anything else a domain (`example.com`, `*.example.com`,
 `.example.com`: all three mean the domain and every host under it). Entries are normalised as URLs are
 (curate/stages/urls.py). `datatrove` names the merged list datatrove bundles (datatrove/assets/
-url_filterblacklistsv0_3_0.tar.gz: 4,558,939 domains and 19,586 URLs, the lists FineWeb's URLFilter uses).
+url_filterblacklistsv0_3_0.tar.gz: 4,558,940 domains and 19,587 URLs, the lists FineWeb's URLFilter uses).
 
 Memory and speed: an entry is its 64-bit xxh3 hash in one sorted numpy array (8 bytes an entry: 36 MB for
 datatrove's list, where a Python set of its strings takes ~800 MB per process), searched with np.searchsorted for a
