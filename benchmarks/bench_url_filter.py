@@ -160,7 +160,9 @@ def main():
         result[kind] = {key: round(statistics.median(v[key] for v in values), 3)
                         for key in ("load_s", "urls_per_s", "peak_rss_mb", "blocked")}
         result[kind]["urls_per_s"] = round(result[kind]["urls_per_s"])
-        if kind != "none":
+        if kind == "none":
+            del result[kind]["urls_per_s"], result[kind]["blocked"]
+        else:
             result[kind]["rss_above_documents_mb"] = round(result[kind]["peak_rss_mb"] - result["none"]["peak_rss_mb"])
         if "reasons" in values[0]:  # datatrove: its own reasons (domain, subdomain, url, and the URL word rules)
             result[kind]["reasons"] = values[0]["reasons"]

@@ -133,8 +133,8 @@ def _from_transformers(folder: Path):
 
 def split_shards(output: Path) -> dict[str, list[Path]]:
     """The kept shards of a run by split: train/val/test after a split stage, else data."""
-    shards = {kind: sorted((output / kind).glob("*.parquet")) for kind in SPLITS}
-    shards = {kind: files for kind, files in shards.items() if files} or {"data": sorted((output / "data").glob("*.parquet"))}
+    shards = {kind: sorted((output / kind).glob("*.parquet")) for kind in (*SPLITS, "data")}
+    shards = {kind: shards[kind] for kind in SPLITS if shards[kind]} or {"data": shards["data"]}
     if not any(shards.values()):
         raise TokenizeError(f"{str(output)!r} holds no kept shards (no train/, val/, test/ or data/ *.parquet)")
     return shards
@@ -206,8 +206,8 @@ def _tokenize_split(split: str, files: list[Path], tokenizer: LoadedTokenizer, w
     if "datatrove" in formats:
         datatrove_dir.mkdir(parents=True)
     stream_path = work / f"{split}.bin" if "nanogpt" in formats else ds_path
-    writer = TokenStreamWriter(stream_path, dtype, tokenizer.eos_id,
-                               index_path=ds_path.with_name(ds_path.name + ".index") if "datatrove" in formats else None)
+    index_path = ds_path.with_name(ds_path.name + ".index") if "datatrove" in formats else None
+    writer = TokenStreamWriter(stream_path, dtype, tokenizer.eos_id, index_path)
     skipped, text_chars = [0], 0
     try:
         for texts in batches_of_texts(files, skipped):

@@ -98,9 +98,9 @@ def test_pipelines_and_trainer_run_with_the_network_refused(tmp_path):
     curate("tokenize", tmp_path / "text", "--tokenizer", tmp_path / "run", "--seq-len", "65")
     # the URL stages: datatrove's block list, registered domains from tldextract's bundled suffix list
     urls = tmp_path / "urls.yaml"
-    urls.write_text("input: {format: warc, paths: [examples/web]}\nstages: [{url_filter: {}}, "
-                    "{domain_cap: {max_per_domain: 3}}]\n")
-    curate("run", urls, "--output", tmp_path / "urls")
+    urls.write_text(f"input: {{format: warc, paths: [examples/web]}}\noutput: {{path: {tmp_path / 'urls'}}}\n"
+                    "stages: [{url_filter: {}}, {domain_cap: {max_per_domain: 3}}]\n")
+    curate("run", urls)
     assert _attempts(log) == [], "something tried to reach the network"
     # the guard was in the commands and in their worker processes (forkserver, pool workers, the extract sandbox)
     assert len(_armed_pids(log)) >= 10

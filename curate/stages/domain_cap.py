@@ -3,8 +3,9 @@
 A few sites (forums, shops, link farms) can make up a large share of a crawl; capping each registered domain
 (`news.bbc.co.uk` and `www.bbc.co.uk` are both `bbc.co.uk`: tldextract's bundled public-suffix list, offline)
 keeps the corpus diverse. With `private_suffixes` (default) the list's private section counts too, so each blog
-of `blogspot.com` or site of `github.io` is its own domain; a web-archive capture counts as the site it archived. Which documents a domain keeps must not depend on how the input was cut into tasks, so
-this is a GlobalStage (curate/stages/base.py):
+of `blogspot.com` or site of `github.io` is its own domain; a web-archive capture counts as the site it archived.
+Which documents a domain keeps must not depend on how the input was cut into tasks, so this is a GlobalStage
+(curate/stages/base.py):
 
     observe (every task)             -> <work>/observe/<rank>.parquet   position, domain, keep-rule keys
     rank (one task per domain range) -> <work>/ranks/<part>-<rank>.npz  each document's rank in its domain
@@ -15,10 +16,11 @@ stage wrote one; documents without it rank after those with it), then a seeded h
 domain keeps a pseudo-random sample of its pages rather than the first in input order. (Two ids of one domain
 with equal 64-bit hashes, chance ~k^2/2^65 for a domain of k pages, would be ordered by input position.)
 
-Memory: each ranking task holds the documents of its share of the domains (the domains are split into `tasks`
-ranges by hash): ~40 bytes a document. Columns: `url_domain` (registered domain; null without a URL),
-`domain_docs` (the domain's documents that reached this stage), `domain_rank` (1 = kept first), so any other cap
-can be re-applied from the shards. Rejection `domain_cap`, value = the rank. Mode `mark` annotates only.
+Memory: the observe half holds its task's documents' keys until it writes them; each ranking task the documents of
+its share of the domains (split into `tasks` shares by hash); benchmarks/bench_url_filter.py measures them.
+
+Columns: `url_domain` (registered domain; null without a URL), `domain_docs` (the domain's documents that reached
+this stage), `domain_rank` (1 = kept first), so any other cap can be re-applied from the shards. Rejection `domain_cap`, value = the rank. Mode `mark` annotates only.
 """
 
 import json
@@ -57,8 +59,9 @@ class DomainKeys(Observer):
     def close(self) -> None:
         folder = Path(self.stage.work_dir) / OBSERVE
         folder.mkdir(parents=True, exist_ok=True)
-        table = pa.table({"position": pa.array(self.positions, pa.int64()), "domain": pa.array(self.domains, pa.string()),
-                          "domain_hash": pa.array([xxhash.xxh3_64_intdigest(d.encode()) for d in self.domains], pa.uint64()),
+        hashes = [xxhash.xxh3_64_intdigest(domain.encode()) for domain in self.domains]
+        table = pa.table({"position": pa.array(self.positions, pa.int64()),
+                          "domain": pa.array(self.domains, pa.string()), "domain_hash": pa.array(hashes, pa.uint64()),
                           "keep_value": pa.array(self.values, pa.float64()), "id_hash": pa.array(self.ids, pa.uint64())})
         tmp = folder / f"{self.rank:05d}.parquet.tmp"
         pq.write_table(table, tmp)
@@ -94,10 +97,10 @@ class DomainRanks(PipelineStep):
             positions = table.column("position").to_numpy()
             out = self.work_dir / RANKS
             out.mkdir(parents=True, exist_ok=True)
-            for i in range(self.observe_tasks):
-                mine = task == i
-                np.savez(out / f"{rank:05d}-{i:05d}.tmp.npz", position=positions[mine], rank=ranks[mine], docs=docs[mine])
-                (out / f"{rank:05d}-{i:05d}.tmp.npz").rename(out / f"{rank:05d}-{i:05d}.npz")
+            for i in range(self.observe_tasks):  # one file per observe task: the decide half of task i reads them
+                mine, tmp = task == i, out / f"{rank:05d}-{i:05d}.tmp.npz"
+                np.savez(tmp, position=positions[mine], rank=ranks[mine], docs=docs[mine])
+                tmp.rename(out / f"{rank:05d}-{i:05d}.npz")
             self._summary(table, sizes, starts, order, rank)
         self.stat_update("domains", value=len(sizes))
         yield from ()

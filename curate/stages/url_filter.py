@@ -101,7 +101,8 @@ class UrlFilter(CurateFilter):
             self.stat_update("allowed")
             return True
         list_name, entry = hit
-        self.stat_update("blocked/" + ("host" if entry == host else "url" if entry.startswith(host) else "parent_domain"))
+        kind = "host" if entry == host else "url" if entry.startswith(host) else "parent_domain"
+        self.stat_update(f"blocked/{kind}")
         doc.metadata["url_blocked_by"] = f"{list_name}:{entry}"
         if self.mode == "mark":
             return True
