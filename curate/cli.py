@@ -45,6 +45,7 @@ def cli():
     curate eval extraction|langid|dedup|pii|filters ...  measure stages on labelled data
     curate quality-model train ...         train the fastText quality classifier the quality_model stage uses
     curate report out/web                  one HTML page: funnel, signals, diversity, examples, config
+    curate tokenize out/web --tokenizer T  token files for trainers (nanoGPT .bin, datatrove .ds)
     curate ablate pipelines/web.yaml ...   train the same GPT on raw and curated data; compare bits per byte
     curate train out/text --config ...     train the GPT on curated shards (also sample, evaluate, ...)
     """
@@ -208,6 +209,52 @@ def stats(output, as_json):
         out.print(table)
     if "funnel" in result:
         _print_funnel(result["funnel"], result["conservation"], result["splits"])
+    _print_tokenized(result.get("tokenized", {}))
+
+
+@cli.command()
+@click.argument("output", type=click.Path())
+@click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(),
+              help="A tokenizer.json, a transformers tokenizer folder, or a `curate train` checkpoint folder.")
+@click.option("--name", help="Output folder OUTPUT/tokens/NAME [the tokenizer's folder or file name].")
+@click.option("--eos", help="End-of-document token [tokenizer_config.json's eos_token, else <|endoftext|>, "
+              "<|end_of_text|>, </s> or <eos>, the first in the vocabulary].")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["nanogpt", "datatrove"]),
+              help="Files to write (repeatable) [both].")
+@click.option("--seq-len", type=click.IntRange(min=2), help="Also write shuffled sequences of this many tokens "
+              "(SPLIT.seqN.bin; for a model with context T use T + 1).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sequence shuffle.")
+@click.option("--split", "splits", multiple=True, type=click.Choice(["train", "val", "test", "data"]),
+              help="Only these splits (repeatable) [all the run has].")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+def tokenize(output, tokenizer_path, name, eos, formats, seq_len, seed, splits, as_json):
+    """Tokenize the kept documents of OUTPUT into the token files trainers read: nanoGPT's SPLIT.bin (uint16, or
+    uint32 for a vocabulary over 65,536; EOS after each document) and datatrove's .ds/.ds.index/.ds.metadata, in
+    OUTPUT/tokens/NAME/. Token counts go into OUTPUT/manifest.json (`tokenized`) and `curate stats`."""
+    from curate.tokenize import FORMATS, TokenizeError, load_tokenizer, tokenize_output
+
+    try:
+        tokenizer = load_tokenizer(tokenizer_path, eos, name)
+        record = tokenize_output(output, tokenizer, tuple(formats) or FORMATS, seq_len, seed, tuple(splits),
+                                 log=lambda line: err.print(line, highlight=False))
+    except TokenizeError as error:
+        raise ConfigExit(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    _print_tokenized({tokenizer.name: record})
+    out.print(f"token files: {os.path.join(output, record['folder'])}" +
+              ("" if record["manifest"] else "  (no manifest.json in OUTPUT: recorded in meta.json only)"))
+
+
+def _print_tokenized(tokenized: dict) -> None:
+    """One line per tokenizer: its vocabulary and dtype, then documents and tokens per split."""
+    for name, record in tokenized.items():
+        # "<name> tokens": not the funnel's model-independent word counts printed above
+        sizes = ", ".join(f"{split} {s['docs']:,} docs / {s['tokenizer_tokens']:,} {name} tokens"
+                          for split, s in record["splits"].items())
+        out.print(f"[bold]tokenized[/bold] {name} (vocab {record['vocab_size']:,}, {record['dtype']}, EOS "
+                  f"{record['eos_token']}): {sizes}", highlight=False)
 
 
 @cli.command()

@@ -26,11 +26,12 @@ from curate.config import (FORMAT_SUFFIXES, FORMATS, ConfigError, PipelineConfig
 from curate.executors import make_executor, ray_cluster
 from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, resolve_inputs
-from curate.io.manifest import build_manifest, package_versions
+from curate.io.manifest import build_manifest, kept_tokenized, package_versions
 from curate.io.mediawiki_reader import MediaWikiReader
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
+from curate.io.token_files import TOKENS_DIR
 from curate.io.warc_reader import WarcReader
 from curate.phases import Phase, plan_phases, run_phases
 from curate.stages import resolve_step_class
@@ -176,7 +177,7 @@ class Pipeline:
         phases = self.build(files, fmt, output, tasks, limit)  # every config error is raised here, before any write
         _check_writable(out, output, self.source)
         if force:  # only now: a broken config must not cost the previous run's output
-            for name in (*OUTPUT_KINDS, "logs", WORK_DIR):
+            for name in (*OUTPUT_KINDS, "logs", WORK_DIR, TOKENS_DIR):
                 if out.isdir(name):
                     out.rm(name, recursive=True)
             if out.isfile("manifest.json"):
@@ -207,6 +208,7 @@ class Pipeline:
         counters = {entry["step"]: entry.get("counters", {}) for entry in manifest["funnel"]}
         manifest["stages"] = _stage_summaries(stages, logs, counters)
         manifest["config"]["input"]["format"] = fmt
+        manifest.update(kept_tokenized(out))
         with out.open("manifest.json.tmp", "wt") as f:
             json.dump(manifest, f, indent=2, ensure_ascii=False)
         out.mv("manifest.json.tmp", "manifest.json")

@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from curate.io.manifest import TOKENIZED
 from curate.io.shard_writer import OUTPUT_KINDS, SPLITS
 
 NUMERIC_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -45,6 +46,8 @@ def output_stats(output: str) -> dict:
         result["funnel"] = manifest["funnel"]
         result["conservation"] = manifest["conservation"]
         result["splits"] = split_sizes(manifest)
+        if manifest.get(TOKENIZED):
+            result[TOKENIZED] = manifest[TOKENIZED]
     return result
 
 

@@ -95,6 +95,12 @@ def test_pipelines_and_trainer_run_with_the_network_refused(tmp_path):
            "eval_iters=2", f"out_dir={tmp_path / 'run'}")
     sample = curate("sample", tmp_path / "run", "--prompt", "The ", "--max-new-tokens", "40", "--seed", "1")
     assert sample.strip()
+    curate("tokenize", tmp_path / "text", "--tokenizer", tmp_path / "run", "--seq-len", "65")
+    # the URL stages: datatrove's block list, registered domains from tldextract's bundled suffix list
+    urls = tmp_path / "urls.yaml"
+    urls.write_text(f"input: {{format: warc, paths: [examples/web]}}\noutput: {{path: {tmp_path / 'urls'}}}\n"
+                    "stages: [{url_filter: {}}, {domain_cap: {max_per_domain: 3}}]\n")
+    curate("run", urls)
     assert _attempts(log) == [], "something tried to reach the network"
     # the guard was in the commands and in their worker processes (forkserver, pool workers, the extract sandbox)
     assert len(_armed_pids(log)) >= 10

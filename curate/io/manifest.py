@@ -19,6 +19,8 @@ from curate.stages.base import (BYTES_IN, BYTES_OUT, DOCS_CREATED, DOCS_IN, DOCS
                                TOKENS_IN, TOKENS_OUT)
 
 SECONDS = "time/seconds"  # time spent inside the step, summed over tasks (datatrove's track_time)
+# `curate tokenize`'s section: token files per tokenizer name, counted in that tokenizer's tokens
+TOKENIZED = "tokenized"
 
 VERSIONED_PACKAGES = ("curate", "datatrove", "pyarrow", "trafilatura", "warcio", "datasketch", "presidio-analyzer",
                       "fasttext-numpy2-wheel", "torch")
@@ -161,3 +163,29 @@ def build_manifest(*, config: dict, inputs: list[dict], phases, output: DataFold
         "phases": [phase_resources(logs, phase) for phase in phases],
         "stages": {},  # each stage's own summary (Pipeline.run adds them)
     }
+
+
+def kept_tokenized(output: DataFolder) -> dict:
+    """The `tokenized` section of OUT's manifest, for the manifest of a re-run to keep: a re-run of the same run
+    (anything else is refused, and --force deletes OUT/tokens/ with the manifest) leaves the token files valid."""
+    if not output.isfile("manifest.json"):
+        return {}
+    with output.open("manifest.json", "rt") as f:
+        section = json.load(f).get(TOKENIZED)
+    return {TOKENIZED: section} if section else {}
+
+
+def record_tokenized(output, name: str, record: dict) -> bool:
+    """Add `curate tokenize`'s record to OUT/manifest.json under `tokenized.<name>` (rewritten atomically). False
+    when OUT has no manifest (a folder of shards not written by `curate run`)."""
+    from pathlib import Path
+
+    path = Path(output) / "manifest.json"
+    if not path.is_file():
+        return False
+    manifest = json.loads(path.read_text())
+    manifest.setdefault(TOKENIZED, {})[name] = record
+    tmp = path.with_name("manifest.json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    tmp.replace(path)
+    return True

@@ -22,6 +22,8 @@ STAGES: dict[str, str] = {
     "split": "curate.stages.split:Split",
     "decontaminate": "curate.stages.decontaminate:Decontaminate",
     "pii": "curate.stages.pii:PiiRedaction",
+    "url_filter": "curate.stages.url_filter:UrlFilter",
+    "domain_cap": "curate.stages.domain_cap:DomainCap",
 }
 
 
