@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.dedup.lsh import PhaseError, atomic_write, save_npy
-from curate.dedup.shingles import _punctuation
+from curate.dedup.shingles import _punctuation, sorted_distinct
 
 UNITS = ("line", "paragraph")
 SPILL_HASHES = 4_000_000  # 32 MB of uint64 per task before a chunk is written out
@@ -69,7 +69,7 @@ class UnitCounter:
         self.buffered = self.chunks = self.documents = 0
 
     def add(self, hashes: np.ndarray) -> None:
-        distinct = np.unique(hashes[hashes != 0])
+        distinct = sorted_distinct(hashes[hashes != 0])
         self.documents += 1
         if len(distinct):
             self.buffer.append(distinct)
