@@ -12,7 +12,8 @@ The Python API and `curate run` are the same code:
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -21,11 +22,10 @@ import pyarrow as pa
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from curate.config import (FORMAT_SUFFIXES, FORMATS, ConfigError, PipelineConfig, StageConfig,
-                           infer_format, load_pipeline_config, validate_config)
+from curate.config import FORMATS, ConfigError, PipelineConfig, StageConfig, load_pipeline_config, validate_config
 from curate.executors import make_executor, ray_cluster
 from curate.io.file_readers import FileReader
-from curate.io.input_files import InputError, InputFile, resolve_inputs
+from curate.io.input_files import InputError, InputFile, InputPath, resolve_inputs
 from curate.io.manifest import build_manifest, package_versions
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
@@ -75,6 +75,7 @@ class Pipeline:
     def __init__(self, config: PipelineConfig | dict, source: str | None = None):
         self.config = config if isinstance(config, PipelineConfig) else validate_config(config, source=source)
         self.source = source
+        self.input_paths: list[InputPath] = []
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "Pipeline":
@@ -82,15 +83,17 @@ class Pipeline:
 
     # ---- planning -------------------------------------------------------------------------------------------
     def resolve_inputs(self) -> tuple[str, list[InputFile]]:
+        """The input format and every input file. What each path matched is left in `self.input_paths`."""
         cfg = self.config.input
-        fmt = cfg.format or infer_format(cfg.paths)
+        try:
+            files, self.input_paths = resolve_inputs(cfg.paths, directory_listing=cfg.format != "hf")
+        except InputError as error:
+            raise ConfigError([f"input.paths: {error}"], self.source) from None
+        found = Counter(f.format for f in files if f.format)
+        fmt = cfg.format or (found.most_common(1)[0][0] if found else None)
         if fmt is None:
             raise ConfigError([f"input.format: cannot tell the format from {cfg.paths}; set one of {', '.join(FORMATS)}"],
                               self.source)
-        try:
-            files = resolve_inputs(cfg.paths, suffixes=FORMAT_SUFFIXES.get(fmt), directory_listing=fmt != "hf")
-        except InputError as error:
-            raise ConfigError([f"input.paths: {error}"], self.source) from None
         return fmt, files
 
     def make_reader(self, fmt: str, files: list[InputFile], limit: int) -> PipelineStep:
@@ -204,6 +207,7 @@ class Pipeline:
         counters = {entry["step"]: entry.get("counters", {}) for entry in manifest["funnel"]}
         manifest["stages"] = _stage_summaries(stages, logs, counters)
         manifest["config"]["input"]["format"] = fmt
+        manifest["input_paths"] = [asdict(path) for path in self.input_paths]  # what each path or glob matched
         with out.open("manifest.json.tmp", "wt") as f:
             json.dump(manifest, f, indent=2, ensure_ascii=False)
         out.mv("manifest.json.tmp", "manifest.json")

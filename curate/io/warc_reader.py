@@ -40,8 +40,9 @@ class WarcReader(CurateReader):
 
     name = "warc"
 
-    def __init__(self, files: list[InputFile], limit: int = -1, max_record_bytes: int = 50_000_000):
-        super().__init__(files, limit=limit)
+    def __init__(self, files: list[InputFile], limit: int = -1, max_record_bytes: int = 50_000_000,
+                 check_suffixes: bool = True):
+        super().__init__(files, limit=limit, check_suffixes=check_suffixes)
         self.max_record_bytes = max_record_bytes
 
     def columns(self) -> dict[str, pa.DataType]:
