@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curate import __version__
+from curate.config import FORMATS
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -31,6 +32,25 @@ def _quiet_datatrove(verbose: bool) -> None:
     logger.add(sys.stderr, level="INFO" if verbose else "WARNING")
 
 
+def _show_curate_warnings() -> None:
+    """A CurateWarning (a format taken from the files, a run that kept nothing) as one plain line on stderr, each
+    time it is raised; Python's other warnings as Python shows them."""
+    import warnings
+
+    from curate.config import CurateWarning
+
+    python_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CurateWarning):
+            err.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+        else:
+            python_show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", CurateWarning)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="curate")
 def cli():
@@ -48,6 +68,7 @@ def cli():
     curate ablate pipelines/web.yaml ...   train the same GPT on raw and curated data; compare bits per byte
     curate train out/text --config ...     train the GPT on curated shards (also sample, evaluate, ...)
     """
+    _show_curate_warnings()
 
 
 def _overrides(values: tuple[str, ...]) -> dict:
@@ -62,13 +83,15 @@ def _overrides(values: tuple[str, ...]) -> dict:
     return result
 
 
-def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...] = ()):
+def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...] = (), fmt: str | None = None):
     from curate.config import ConfigError
     from curate.pipeline import Pipeline
 
     overrides = _overrides(sets)
     if inputs:
         overrides["input.paths"] = list(inputs)
+    if fmt:
+        overrides["input.format"] = fmt
     try:
         return Pipeline.from_yaml(pipeline_file, overrides)
     except ConfigError as error:
@@ -78,6 +101,8 @@ def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...
 @cli.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @click.option("--input", "inputs", multiple=True, help="Input path or glob (repeatable); replaces input.paths.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Read every input file in this format, whatever "
+              "its name says (default: input.format, or the files' names when none fits it).")
 @click.option("--output", help="Output folder; replaces output.path.")
 @click.option("--workers", type=click.IntRange(min=1), help="Tasks run at once (default: executor.workers).")
 @click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: files, at most 16).")
@@ -87,13 +112,13 @@ def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. executor.type=ray.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show datatrove's per-task logs on stderr.")
-def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_json, verbose):
+def run(pipeline_file, inputs, fmt, output, workers, tasks, limit, force, sets, as_json, verbose):
     """Run PIPELINE_FILE (YAML). Re-running resumes: finished tasks are skipped."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from curate.config import ConfigError
 
-    pipeline = _load(pipeline_file, inputs, sets)
+    pipeline = _load(pipeline_file, inputs, sets, fmt)
     _quiet_datatrove(verbose)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True, disable=as_json) as bar:
@@ -164,12 +189,13 @@ def _print_funnel(funnel: list[dict], conservation: dict, splits: dict) -> None:
 
 @cli.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="As `curate run --format`.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-def validate(pipeline_file, sets):
+def validate(pipeline_file, fmt, sets):
     """Check PIPELINE_FILE: keys, types, stage names and parameters, input paths, files stages need. Runs nothing."""
     from curate.config import ConfigError
 
-    pipeline = _load(pipeline_file, (), sets)
+    pipeline = _load(pipeline_file, (), sets, fmt)
     try:
         fmt, files = pipeline.resolve_inputs()
         # every stage built (each checks its own values: a model file that is not there, ...), columns, phases

@@ -33,6 +33,11 @@ class ConfigError(ValueError):
         super().__init__("\n".join(prefix + e for e in errors))
 
 
+class CurateWarning(UserWarning):
+    """Something a user must see although the run goes on (an input format taken from the files, a run that kept
+    nothing). `curate run` prints these on stderr; the manifest keeps them under `warnings`."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

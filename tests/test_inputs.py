@@ -3,7 +3,7 @@ keeps nothing says so."""
 
 import shutil
 
-from pipeline_helpers import read_rows, run_pipeline, shared
+from pipeline_helpers import curate_cli, read_rows, run_pipeline, shared
 
 PAGES = ("extraction", "trafilatura-eval", "eval")
 POLISH = "_Ziemniaki na szóstej, surówka na dziesiątej_. Jak pomagać, żeby nie zaszkodzić_ [PORADNIK W PIGUŁCE].html.gz"
@@ -41,3 +41,38 @@ def test_every_file_under_a_folder_is_read_or_rejected_with_a_reason(tmp_path):
     result = run_pipeline({"input": {"paths": [glob], "format": "html"}}, tmp_path / "glob")
     assert result.manifest["funnel"][0]["docs_in"] == 3
     assert result.manifest["input_paths"][0]["kind"] == "glob" and result.manifest["input_paths"][0]["files"] == 3
+
+
+JSONL = ("warc", "dolma", "tests", "data", "multiple_files", "cc_en_head-0091.jsonl.gz")
+
+
+def _yaml(path, fmt, out):
+    import yaml
+
+    path.write_text(yaml.safe_dump({"input": {"format": fmt, "paths": ["unused"]}, "output": {"path": str(out)}}))
+    return path
+
+
+def test_files_of_another_format_than_the_yaml_are_read_by_their_reader(tmp_path):
+    import json
+
+    jsonl = shared(*JSONL)
+    for fmt in ("text", "warc"):  # text.yaml turned the file into one document; web.yaml gave 10 non_text_content
+        result = curate_cli("run", _yaml(tmp_path / f"{fmt}.yaml", fmt, tmp_path / fmt), "--input", jsonl, "--json")
+        manifest = json.loads(result.stdout)
+        assert manifest["config"]["input"]["format"] == "jsonl" and manifest["conservation"]["kept"] == 10
+        assert f"the files are jsonl (1 jsonl file), not {fmt}" in result.stderr
+        assert manifest["warnings"] and "reading them as jsonl" in manifest["warnings"][0]
+    # --format reads every file in the format named, whatever the name says: here the whole file is one document
+    forced = curate_cli("run", tmp_path / "text.yaml", "--input", jsonl, "--format", "text", "--output",
+                        tmp_path / "forced", "--json")
+    assert json.loads(forced.stdout)["conservation"]["read"] == 1 and "warning" not in forced.stderr
+    # files that no one reader reads stop the run before it starts, naming what was found
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(jsonl, mixed)
+    shutil.copy(shared("warc", "dolma", "tests", "data", "warc", "sample-0000.warc.gz"), mixed)
+    refused = curate_cli("run", tmp_path / "text.yaml", "--input", mixed, check=False)
+    assert refused.returncode == 2 and "1 jsonl file, 1 warc file" in refused.stderr
+    assert "--format" in refused.stderr and not (tmp_path / "text" / "mixed").exists()
+    assert curate_cli("validate", tmp_path / "text.yaml", "--format", "warc", "--set", f"input.paths=[{mixed}]").stdout

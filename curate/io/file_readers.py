@@ -18,8 +18,6 @@ from curate.io.reader_base import CurateReader, Record
 class FileReader(CurateReader):
     """`kind`: "html" or "text". Columns: `charset`, `decode_errors`."""
 
-    reads = ("html", "text")  # both read a whole file as one document: an .html file in a text folder is text too
-
     def __init__(self, files: list[InputFile], kind: str = "text", limit: int = -1, max_file_bytes: int = 50_000_000,
                  check_suffixes: bool = True):
         super().__init__(files, limit=limit, check_suffixes=check_suffixes)

@@ -26,6 +26,15 @@ FORMAT_SUFFIXES = {
 }
 
 
+# formats read the same way, a whole file as one document: an .html file among .txt files is read as text, and back
+READ_ALIKE = {"html": ("html", "text"), "text": ("html", "text")}
+
+
+def reads(fmt: str, file_format: str) -> bool:
+    """Whether the reader of `fmt` reads a file whose name says `file_format`."""
+    return file_format in READ_ALIKE.get(fmt, (fmt,))
+
+
 def suffix_format(name: str) -> str | None:
     """The format a file name's ending says (None: an ending no format claims, or none)."""
     lowered = name.lower().rstrip("/")

@@ -14,7 +14,7 @@ import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 
-from curate.io.input_files import InputFile
+from curate.io.input_files import InputFile, reads
 from curate.stages.base import FunnelCounting, Rejection
 
 
@@ -33,7 +33,6 @@ class CurateReader(FunnelCounting, BaseReader):
     `wrong_format`, unless `check_suffixes` is off (the user chose the format with --format)."""
 
     type = "📖 - READER"
-    reads: tuple[str, ...] = ()  # the file formats (input_files.FORMAT_SUFFIXES) this reader reads; () = its name
 
     def __init__(self, files: list[InputFile], limit: int = -1, text_key: str = "text", id_key: str = "id",
                  check_suffixes: bool = True):
@@ -57,7 +56,7 @@ class CurateReader(FunnelCounting, BaseReader):
         return Record(self.make_doc(file, index, text, **metadata), Rejection(reason, detail=f"{file.url}: {detail}"))
 
     def _wrong_format(self, file: InputFile) -> bool:
-        return self.check_suffixes and file.format is not None and file.format not in (self.reads or (self.name,))
+        return self.check_suffixes and file.format is not None and not reads(self.name, file.format)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
