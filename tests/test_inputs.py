@@ -1,6 +1,8 @@
 """What a new user's input folders hold: every file read or rejected with a reason, the right reader, and a run that
 keeps nothing says so."""
 
+import gzip
+import json
 import shutil
 
 from pipeline_helpers import curate_cli, read_rows, run_pipeline, shared
@@ -54,8 +56,6 @@ def _yaml(path, fmt, out):
 
 
 def test_files_of_another_format_than_the_yaml_are_read_by_their_reader(tmp_path):
-    import json
-
     jsonl = shared(*JSONL)
     for fmt in ("text", "warc"):  # text.yaml turned the file into one document; web.yaml gave 10 non_text_content
         result = curate_cli("run", _yaml(tmp_path / f"{fmt}.yaml", fmt, tmp_path / fmt), "--input", jsonl, "--json")
@@ -76,3 +76,21 @@ def test_files_of_another_format_than_the_yaml_are_read_by_their_reader(tmp_path
     assert refused.returncode == 2 and "1 jsonl file, 1 warc file" in refused.stderr
     assert "--format" in refused.stderr and not (tmp_path / "text" / "mixed").exists()
     assert curate_cli("validate", tmp_path / "text.yaml", "--format", "warc", "--set", f"input.paths=[{mixed}]").stdout
+
+
+def test_a_jsonl_line_with_an_invalid_utf8_byte_is_kept_and_counted(tmp_path):
+    lines = gzip.decompress(shared(*JSONL).read_bytes()).splitlines()
+    cut = lines[3].index(b". ") + 1  # a stray Latin-1 byte after a sentence of a real Common Crawl document
+    lines[3] = lines[3][:cut] + b" \xe9" + lines[3][cut:]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "docs.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    # a binary file named .jsonl: one rejection, not one per "line" (random bytes gave hundreds)
+    (tmp_path / "in" / "binary.jsonl").write_bytes(shared(*PAGES, POLISH).read_bytes())
+    run_pipeline({"input": {"paths": [str(tmp_path / "in")], "format": "jsonl"}}, tmp_path / "out")
+    kept = read_rows(tmp_path / "out", "data")
+    rejected = read_rows(tmp_path / "out", "rejected")
+    assert len(kept) == 10 and sum(r["decode_errors"] for r in kept) == 1
+    damaged = next(r for r in kept if r["decode_errors"])
+    original = gzip.decompress(shared(*JSONL).read_bytes()).splitlines()[3]
+    assert damaged["text"].replace(" \ufffd", "", 1) == json.loads(original)["text"]
+    assert [(r["source"], r["reason"]) for r in rejected] == [("binary.jsonl", "non_text_content")]

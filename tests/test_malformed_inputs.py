@@ -92,9 +92,9 @@ def test_corrupted_text_and_jsonl_files(tmp_path):
     run_pipeline({"input": {"paths": [str(jsonl)], "format": "jsonl"}}, tmp_path / "jout")
     kept = read_rows(tmp_path / "jout", "data")
     rejected = {r["id"]: r["reason"] for r in read_rows(tmp_path / "jout", "rejected")}
-    assert [r["id"] for r in kept] == ["a"]
+    assert [(r["id"], r["text"], r["decode_errors"]) for r in kept] == [("a", "fine", 0), ("e", "caf\ufffd", 1)]
     assert rejected == {"mixed.jsonl/1": "invalid_json", "c": "missing_text", "d": "text_not_string",
-                        "mixed.jsonl/4": "not_an_object", "mixed.jsonl/5": "invalid_json"}
+                        "mixed.jsonl/4": "not_an_object"}
 
 
 def test_missing_input_is_an_error_before_work_starts(tmp_path):

@@ -92,3 +92,18 @@ def decode_bytes(data: bytes, declared: str | None = None, html: bool = False) -
     raise UndecodableError(
         f"bytes do not decode as {', '.join(sorted(tried))}" + (f" or detected {charset}" if charset else "")
     )
+
+
+def decode_utf8(data: bytes) -> tuple[str, str, int]:
+    """Bytes that should be UTF-8 (a JSON line: RFC 8259 §8.1): (text, charset, bytes replaced). A few stray bytes
+    (at most MAX_REPLACED_SHARE of the characters) are replaced and counted, so one bad byte does not cost the
+    record, and detection never turns the valid rest into mojibake; more than that is a legacy charset, left to
+    `decode_bytes` (which raises UndecodableError when nothing fits)."""
+    try:
+        return data.decode("utf-8"), "utf-8", 0
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "replace")
+    replaced = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))
+    if replaced <= max(1, MAX_REPLACED_SHARE * len(text)):
+        return text, "utf-8", replaced
+    return decode_bytes(data)
