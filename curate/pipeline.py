@@ -28,7 +28,7 @@ from curate.config import (FORMATS, ConfigError, CurateWarning, PipelineConfig, 
 from curate.executors import make_executor, ray_cluster
 from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, InputPath, reads, resolve_inputs
-from curate.io.manifest import build_manifest, package_versions
+from curate.io.manifest import build_manifest, nothing_kept, package_versions
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
@@ -245,6 +245,8 @@ class Pipeline:
         manifest["stages"] = _stage_summaries(stages, logs, counters)
         manifest["config"]["input"]["format"] = fmt
         manifest["input_paths"] = [asdict(path) for path in self.input_paths]  # what each path or glob matched
+        if not manifest["conservation"]["kept"] and manifest["conservation"]["read"]:
+            self.warn(nothing_kept(manifest, out, self.config.input.text_key))
         manifest["warnings"] = list(self.warnings)
         with out.open("manifest.json.tmp", "wt") as f:
             json.dump(manifest, f, indent=2, ensure_ascii=False)

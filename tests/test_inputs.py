@@ -94,3 +94,21 @@ def test_a_jsonl_line_with_an_invalid_utf8_byte_is_kept_and_counted(tmp_path):
     original = gzip.decompress(shared(*JSONL).read_bytes()).splitlines()[3]
     assert damaged["text"].replace(" \ufffd", "", 1) == json.loads(original)["text"]
     assert [(r["source"], r["reason"]) for r in rejected] == [("binary.jsonl", "non_text_content")]
+
+
+def test_a_run_that_keeps_nothing_says_so_and_names_the_likely_fix(tmp_path):
+    from datasets import Dataset
+
+    text = shared("text", "tinyshakespeare", "input.txt").read_text()
+    speeches = [s for s in text.split("\n\n") if s.strip()][:60]
+    Dataset.from_dict({"content": speeches, "speaker": [s.split(":")[0] for s in speeches]}).save_to_disk(tmp_path / "ds")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(json.dumps({"input": {"format": "hf", "paths": [str(tmp_path / "ds")]},
+                                    "output": {"path": str(tmp_path / "out")}}))
+    stderr = " ".join(curate_cli("run", pipeline).stderr.split())
+    assert "warning: the run kept no document: all 60 read were rejected (hf: missing_text 60)" in stderr
+    assert "name the text field with --set input.text_key=content" in stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "input.text_key=content" in manifest["warnings"][0]
+    fixed = curate_cli("run", pipeline, "--set", "input.text_key=content", "--force")
+    assert "warning" not in fixed.stderr and "kept 60 + rejected 0" in fixed.stdout

@@ -9,7 +9,7 @@ documents kept plus documents rejected.
 import json
 import platform
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from importlib import metadata as importlib_metadata
 
 from datatrove.io import DataFolder
@@ -161,3 +161,46 @@ def build_manifest(*, config: dict, inputs: list[dict], phases, output: DataFold
         "phases": [phase_resources(logs, phase) for phase in phases],
         "stages": {},  # each stage's own summary (Pipeline.run adds them)
     }
+
+
+# reasons that say the input's shape, not its content, is wrong: when one of them rejects everything, the config is
+# the likelier culprit than the data
+_SHAPE_REASONS = {"missing_text", "text_not_string", "not_an_object", "invalid_json", "wrong_format",
+                  "non_text_content", "malformed_record"}
+
+
+def nothing_kept(manifest: dict, output: DataFolder, text_key: str) -> str:
+    """The warning for a run that kept no document: its reasons, and the likely fix when one input-shape reason
+    rejected everything (the text field under another name: input.text_key)."""
+    reasons = Counter()
+    for entry in manifest["funnel"]:
+        for reason, counts in entry["rejected"].items():
+            reasons[(entry["step"], reason)] += counts["docs"]
+    top = ", ".join(f"{step}: {reason} {n:,}" for (step, reason), n in reasons.most_common(3))
+    message = f"the run kept no document: all {manifest['conservation']['read']:,} read were rejected ({top})"
+    if len(reasons) != 1 or next(iter(reasons))[1] not in _SHAPE_REASONS:
+        return message
+    reason = next(iter(reasons))[1]
+    if reason in ("missing_text", "text_not_string"):
+        field = _longest_text_field(output)
+        hint = f"--set input.text_key={field}" if field else "input.text_key"
+        return f"{message}. No record has text in {text_key!r}: name the text field with {hint}"
+    return (f"{message}. The files may not be {manifest['config']['input']['format']}: check input.format (--format) "
+            "and input.paths")
+
+
+def _longest_text_field(output: DataFolder) -> str | None:
+    """The field holding the longest string in the first rejected records (a reader keeps their fields, as JSON in
+    extra_metadata)."""
+    import pyarrow.parquet as pq
+
+    lengths = Counter()
+    for path in sorted(output.glob("rejected/*.parquet"))[:4]:
+        with output.open(path, "rb") as f:
+            shard = pq.ParquetFile(f)
+            rows = shard.read_row_group(0, columns=["extra_metadata"]).to_pylist()[:100] if shard.num_row_groups else []
+        for row in rows:
+            for name, value in json.loads(row["extra_metadata"] or "{}").items():
+                if isinstance(value, str):
+                    lengths[name] = max(lengths[name], len(value))
+    return lengths.most_common(1)[0][0] if lengths else None
