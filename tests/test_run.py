@@ -63,23 +63,44 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, page_warcs):
         r["id"] for r in read_rows(tmp_path / "clean", "rejected"))
 
 
-def test_shards_load_in_datasets_pandas_and_pyarrow(tmp_path):
+def test_shard_folders_open_in_pandas_pyarrow_polars_duckdb_and_datasets(tmp_path):
+    """A user opens a split folder by its path, or every shard of a run at once, with whatever tool they have."""
+    import gzip
+
+    import duckdb
     import pandas as pd
+    import polars as pl
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
     from datasets import load_dataset
 
-    run_pipeline({"input": {"paths": [str(shared("warc", "dolma", "tests", "data", "warc"))], "format": "warc"},
-                  "output": {"max_rows_per_shard": 10}}, tmp_path)
-    files = sorted(str(p) for p in (tmp_path / "data").glob("*.parquet"))
-    assert len(files) == 5  # 24 + 17 documents, at most 10 per shard
-    table = ds.dataset(files, format="parquet").to_table()
-    frame = pd.concat(pd.read_parquet(f) for f in files)
-    hf = load_dataset("parquet", data_files=files, split="train")
-    assert table.num_rows == len(frame) == len(hf) == 41
-    assert set(hf.column_names) == set(frame.columns) == set(table.schema.names)
-    assert {"id", "text", "url", "source", "date", "content_type", "charset", "extra_metadata"} <= set(hf.column_names)
-    sidecar = json.loads((tmp_path / "data" / "part-00000-0000.stats.json").read_text())
-    assert sidecar["docs"] == 10 and sidecar["columns"]["decode_errors"]["quantiles"]["0.5"] == 0
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    warcs = shared("warc", "dolma", "tests", "data", "warc")
+    for warc in warcs.glob("*.warc.gz"):
+        (inputs / warc.name).write_bytes(warc.read_bytes())
+    plain = gzip.decompress((warcs / "sample-0000.warc.gz").read_bytes())
+    response = plain.index(b"WARC-Type: response", 40_000)
+    (inputs / "cut.warc").write_bytes(plain[:plain.index(b"WARC-Target-URI", response)])  # ends inside a header
+    out = tmp_path / "out"
+    result = run_pipeline({"input": {"paths": [str(inputs)], "format": "warc"}, "output": {"max_rows_per_shard": 10},
+                           "stages": [{"split": {"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}}}]}, out)
+    c = result.manifest["conservation"]
+    assert c["rejected"] >= 1 and c["kept"] + c["rejected"] == c["read"]
+    for split in ("train", "val", "test"):
+        folder = out / split
+        assert {p.suffix for p in folder.iterdir()} == {".parquet"}, "a shard folder holds only Parquet files"
+        docs = result.manifest["output"][split]["docs"]
+        assert len(pd.read_parquet(folder)) == pq.read_table(folder).num_rows == docs
+        assert ds.dataset(folder, format="parquet").count_rows() == pl.read_parquet(folder).height == docs
+        assert duckdb.sql(f"select count(*) from read_parquet('{folder}/*')").fetchall()[0][0] == docs
+        assert len(load_dataset("parquet", data_dir=str(folder), split="train")) == docs
+    # each shard's statistics live in its footer, with the shard: docs, bytes, chars, quantiles of numeric columns
+    stats = [json.loads(pq.read_metadata(shard).metadata[b"curate.stats"]) for shard in (out / "train").iterdir()]
+    train = result.manifest["output"]["train"]
+    assert max(s["docs"] for s in stats) == 10 and sum(s["docs"] for s in stats) == train["docs"]
+    assert sum(s["bytes"] for s in stats) == train["bytes"]
+    assert all(s["columns"]["decode_errors"]["quantiles"]["0.5"] == 0 for s in stats)
 
 
 def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):

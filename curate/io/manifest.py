@@ -2,8 +2,8 @@
 
 The funnel comes from the stats each stage keeps through datatrove's `stat_update` (saved per task under
 OUT/logs/stats/), added up over all tasks, including tasks completed by an earlier, interrupted run. The
-conservation check counts the rows actually in the shards (from their sidecar stats): documents read must equal
-documents kept plus documents rejected.
+conservation check counts the rows actually in the shards (from the statistics in their footers): documents read
+must equal documents kept plus documents rejected.
 """
 
 import json
@@ -12,9 +12,11 @@ import sys
 from collections import Counter, defaultdict
 from importlib import metadata as importlib_metadata
 
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 from datatrove.io import DataFolder
 
-from curate.io.shard_writer import KEPT_KINDS, OUTPUT_KINDS, SPLITS
+from curate.io.shard_writer import KEPT_KINDS, OUTPUT_KINDS, SPLITS, STATS_KEY
 from curate.stages.base import (BYTES_IN, BYTES_OUT, DOCS_CREATED, DOCS_IN, DOCS_OUT, REJECTED_BYTES, REJECTED_DOCS, REJECTED_TOKENS,
                                TOKENS_IN, TOKENS_OUT)
 
@@ -107,12 +109,25 @@ def funnel_from_stats(steps: list[tuple[str, dict[str, float]]]) -> list[dict]:
     return funnel
 
 
+def shard_stats(output: DataFolder, path: str) -> dict:
+    """A shard's statistics, from its footer (ShardWriter): docs, bytes, chars, numeric quantiles, value counts."""
+    import pyarrow.parquet as pq
+
+    with output.open(path, "rb") as f:
+        footer = pq.read_metadata(f)
+        stats = (footer.metadata or {}).get(STATS_KEY.encode())
+        if stats is None:  # a shard from before the statistics moved into the footer (a resumed run): count it
+            text = pq.read_table(f, columns=["text"]).column("text").fill_null("")
+            return {"docs": footer.num_rows, "chars": sum(map(len, text.to_pylist())),
+                    "bytes": int(pa.compute.sum(pa.compute.binary_length(text.cast(pa.binary()))).as_py() or 0)}
+    return json.loads(stats)
+
+
 def shard_totals(output: DataFolder, kind: str) -> dict:
-    """Documents, bytes, characters and shard count of OUT/<kind>/, from the shards' sidecar stats."""
+    """Documents, bytes, characters and shard count of OUT/<kind>/, from the statistics in the shards' footers."""
     docs = nbytes = chars = shards = 0
-    for path in sorted(output.glob(f"{kind}/*.stats.json")):
-        with output.open(path, "rt") as f:
-            stats = json.load(f)
+    for path in sorted(output.glob(f"{kind}/*.parquet")):
+        stats = shard_stats(output, path)
         docs += stats["docs"]
         nbytes += stats["bytes"]
         chars += stats.get("chars", 0)
@@ -144,7 +159,7 @@ def build_manifest(*, config: dict, inputs: list[dict], phases, output: DataFold
     if any(kind in outputs for kind in SPLITS) and not outputs["data"]["docs"]:
         del outputs["data"]  # a split run keeps everything in train/val/test
     writer = dict(steps).get("writer", {})
-    for kind, totals in outputs.items():  # tokens: counted by the writer (the sidecars know bytes and characters)
+    for kind, totals in outputs.items():  # tokens: counted by the writer (the footers know bytes and characters)
         totals["tokens"] = int(writer.get(f"written/{kind}_tokens", 0))
     return {
         "curate_manifest_version": 2,
