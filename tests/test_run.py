@@ -101,6 +101,15 @@ def test_shard_folders_open_in_pandas_pyarrow_polars_duckdb_and_datasets(tmp_pat
     assert max(s["docs"] for s in stats) == 10 and sum(s["docs"] for s in stats) == train["docs"]
     assert sum(s["bytes"] for s in stats) == train["bytes"]
     assert all(s["columns"]["decode_errors"]["quantiles"]["0.5"] == 0 for s in stats)
+    # every shard of the run at once, kept and rejected: one schema (rejection columns null in kept shards)
+    every = f"{out}/*/*.parquet"
+    frame = pl.read_parquet(every)
+    assert frame.height == c["kept"] + c["rejected"] == duckdb.sql(f"select count(*) from '{every}'").fetchall()[0][0]
+    assert frame.filter(pl.col("reason").is_not_null())["reason"].to_list() == ["truncated_record"] * c["rejected"]
+    hf = load_dataset("parquet", data_files=every, split="train")
+    assert len(hf) == frame.height and set(hf.column_names) == set(frame.columns) == {
+        "id", "text", "url", "source", "date", "content_type", "charset", "decode_errors", "extra_metadata", "split",
+        "rejected_by", "reason", "reason_value", "reason_detail"}
 
 
 def test_cli_run_stats_head_on_the_example_pipeline(tmp_path):

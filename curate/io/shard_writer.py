@@ -25,8 +25,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from curate.io.schema import CORE_COLUMNS, EXTRA_COLUMN, REJECTION_COLUMNS, build_schema
-from curate.stages.base import REJECTED_BY, doc_size, is_rejected
+from curate.io.schema import CORE_COLUMNS, EXTRA_COLUMN, build_schema
+from curate.stages.base import doc_size, is_rejected
 
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 STATS_KEY = "curate.stats"  # the footer's key-value metadata key of a shard's statistics (JSON)
@@ -134,8 +134,9 @@ class ShardWriter(PipelineStep):
     def _sink(self, sinks: dict, kind: str, rank: int) -> ShardSink:
         if kind not in sinks:
             self.output_folder.makedirs(kind, exist_ok=True)
+            # one schema for every folder (rejection columns null in kept shards): `OUT/*/*.parquet` reads as one table
             sinks[kind] = ShardSink(get_datafolder(self.output_folder.resolve_paths(kind)),
-                                    build_schema(self.declared, rejected=kind == "rejected"), rank,
+                                    build_schema(self.declared, rejected=True), rank,
                                     self.max_rows, self.max_bytes, self.compression)
         return sinks[kind]
 
@@ -192,9 +193,6 @@ def document_row(doc: Document, schema: pa.Schema) -> dict:
     for name in schema.names:
         if name not in CORE_COLUMNS and name != EXTRA_COLUMN:
             row[name] = metadata.pop(name, None)
-    if REJECTED_BY not in schema.names:
-        for name in REJECTION_COLUMNS:
-            metadata.pop(name, None)
     row[EXTRA_COLUMN] = json.dumps(metadata, sort_keys=True, ensure_ascii=False, default=str) if metadata else None
     return row
 
