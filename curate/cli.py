@@ -66,7 +66,7 @@ def cli():
     curate quality-model train ...         train the fastText quality classifier the quality_model stage uses
     curate report out/web                  one HTML page: funnel, signals, diversity, examples, config
     curate ablate pipelines/web.yaml ...   train the same GPT on raw and curated data; compare bits per byte
-    curate train out/text --config ...     train the GPT on curated shards (also sample, evaluate, ...)
+    curate train out/text                  train the GPT on curated shards (also sample, evaluate, ...)
     """
     _show_curate_warnings()
 
@@ -292,8 +292,8 @@ def report(output, html_path, ablation):
 @click.argument("pipeline_file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--budget-tokens", type=click.IntRange(min=1), required=True,
               help="Training tokens per run, the same for every variant.")
-@click.option("--config", "train_config", type=click.Path(exists=True, dir_okay=False),
-              help="Trainer preset [model/configs/shakespeare_char_cpu_95s.yaml].")
+@click.option("--config", "train_config", type=click.Path(dir_okay=False),
+              help="Trainer preset: a YAML file or a name in model/configs/ [cpu].")
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
               help="Clean reference text to evaluate on too: a .txt file, a folder of them, or a curate output "
                    "(repeatable). It must not be in the pipeline's input.")
