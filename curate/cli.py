@@ -261,7 +261,12 @@ def head(output, n, rejected, reason, split, chars, as_json):
             click.echo(json.dumps(row, ensure_ascii=False, default=str))
             continue
         out.rule(f"{row['id']}")
-        fields = {k: v for k, v in row.items() if k not in ("id", "text") and v is not None}
+        if row.get("reason"):  # why first; the metadata line after it can run to thousands of characters
+            value = f" = {row['reason_value']:g}" if row.get("reason_value") is not None else ""
+            out.print(f"[bold red]{row.get('rejected_by')}: {row['reason']}{value}[/bold red]  "
+                      f"{row.get('reason_detail') or ''}", highlight=False)
+        rejection = ("rejected_by", "reason", "reason_value", "reason_detail")
+        fields = {k: v for k, v in row.items() if k not in ("id", "text", *rejection) and v is not None}
         out.print(" ".join(f"[dim]{k}=[/dim]{v}" for k, v in fields.items()), highlight=False)
         text = row["text"] or ""
         out.print(text[:chars], markup=False, highlight=False)

@@ -166,3 +166,25 @@ def test_resume_refuses_a_run_left_by_other_package_versions(tmp_path):
     result = curate_cli("run", config, check=False)
     assert result.returncode == 2 and "holds a run with a different package versions" in result.stderr, result.stderr
     assert curate_cli("run", config, "--force").returncode == 0
+
+
+def test_head_names_what_exists_when_nothing_matches_and_shows_the_reason_first(tmp_path):
+    from curate.stats import OutputError, head
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    book = shared("text", "gutenberg", "11", "11-0.txt").read_text(encoding="utf-8")
+    for i in range(3):
+        (inputs / f"alice-{i}.txt").write_text(book[i * 5000:(i + 1) * 5000])
+    (inputs / "empty.txt").write_text("")
+    (inputs / "image.txt").write_bytes(next(shared("extraction", "trafilatura-eval", "eval").glob("*.gz")).read_bytes())
+    out = tmp_path / "out"
+    run_pipeline({"input": {"paths": [str(inputs)], "format": "text"}}, out)
+    missing = curate_cli("head", out, "--reason", "gopher_stop_words", check=False)
+    assert missing.returncode == 2 and "no rejected document has reason 'gopher_stop_words'" in missing.stderr
+    assert "empty_text 1, non_text_content 1" in " ".join(missing.stderr.split())
+    with pytest.raises(OutputError, match=r"no kept document in val/ .*: data/ \(3\) \(no split stage ran"):
+        head(str(out), split="val")
+    # the reason comes first, before the metadata line (which can run to thousands of characters)
+    shown = curate_cli("head", out, "--reason", "non_text_content").stdout.splitlines()
+    assert shown[1].startswith("text: non_text_content") and "image.txt" in shown[1]
