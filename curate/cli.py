@@ -15,7 +15,7 @@ from curate import __version__
 from curate.config import FORMATS
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a line is a line, terminal or not: no wrap at 80 columns mid-phrase
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -26,10 +26,9 @@ class ConfigExit(click.ClickException):
 
 
 def _quiet_datatrove(verbose: bool) -> None:
-    from loguru import logger
+    from curate.executors import log_to_stderr
 
-    logger.remove()
-    logger.add(sys.stderr, level="INFO" if verbose else "WARNING")
+    log_to_stderr("INFO" if verbose else "WARNING")
 
 
 def _show_curate_warnings() -> None:
@@ -189,21 +188,26 @@ def _print_funnel(funnel: list[dict], conservation: dict, splits: dict) -> None:
 
 @cli.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, help="As `curate run --input`.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="As `curate run --format`.")
+@click.option("--output", help="As `curate run --output`: checked that it can be written (nothing is created).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-def validate(pipeline_file, fmt, sets):
-    """Check PIPELINE_FILE: keys, types, stage names and parameters, input paths, files stages need. Runs nothing."""
+def validate(pipeline_file, inputs, fmt, output, sets):
+    """Check PIPELINE_FILE, with the options of the `curate run` you are about to type: keys, types, stage names and
+    parameters, input paths and format, files stages need, the output folder. Runs nothing."""
     from curate.config import ConfigError
 
-    pipeline = _load(pipeline_file, (), sets, fmt)
+    pipeline = _load(pipeline_file, inputs, sets, fmt)
+    output = output or pipeline.config.output.path
     try:
         fmt, files = pipeline.resolve_inputs()
         # every stage built (each checks its own values: a model file that is not there, ...), columns, phases
-        pipeline.build(files, fmt, pipeline.config.output.path, tasks=1)
+        pipeline.build(files, fmt, output, tasks=1)
+        pipeline.check_output(output)
     except ConfigError as error:
         raise ConfigExit(str(error)) from None
     stages = ", ".join(s.name for s in pipeline.config.stages) or "no stages"
-    out.print(f"{pipeline_file}: ok ({fmt} input, {len(files)} files; {stages})")
+    out.print(f"{pipeline_file}: ok ({fmt} input, {len(files)} files; {stages}; output {output})")
 
 
 @cli.command()

@@ -25,7 +25,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.config import (FORMATS, ConfigError, CurateWarning, PipelineConfig, StageConfig, load_pipeline_config,
                            validate_config)
-from curate.executors import make_executor, ray_cluster
+from curate.executors import make_executor, quiet_logs, ray_cluster
 from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, InputPath, reads, resolve_inputs
 from curate.io.manifest import build_manifest, nothing_kept, package_versions
@@ -197,6 +197,21 @@ class Pipeline:
                                "work folder every worker can read and write; set executor.work_dir"])
         return folder.resolve_paths(WORK_DIR) if _is_local(folder) else ""
 
+    def check_output(self, output: str) -> None:
+        """For `curate validate`: a local output folder can be created and written, checked without creating it
+        (a run checks by writing; other filesystems are checked then)."""
+        import os
+
+        folder = get_datafolder(output)
+        if not _is_local(folder):
+            return
+        existing = Path(folder.path)
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError([f"output.path: cannot write to {output!r}: {existing} is not a writable folder"],
+                              self.source)
+
     # ---- running --------------------------------------------------------------------------------------------
     def run(self, output: str | None = None, workers: int | None = None, tasks: int | None = None,
             limit: int | None = None, force: bool = False, verbose: bool = False,
@@ -228,7 +243,7 @@ class Pipeline:
         def phase_executor(pipeline, tasks, logging_dir, depends):
             return make_executor(executor_cfg, pipeline, tasks, workers, logging_dir, verbose, depends)
 
-        with progress, ray_cluster(executor_cfg):
+        with progress, ray_cluster(executor_cfg), quiet_logs(verbose):
             runs = run_phases(phases, phase_executor, logs, submit_only=executor_cfg.type == "slurm",
                               on_phase=progress.set_phase)
         already_done = sum(run.already_done for run in runs)

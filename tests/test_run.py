@@ -188,3 +188,28 @@ def test_head_names_what_exists_when_nothing_matches_and_shows_the_reason_first(
     # the reason comes first, before the metadata line (which can run to thousands of characters)
     shown = curate_cli("head", out, "--reason", "non_text_content").stdout.splitlines()
     assert shown[1].startswith("text: non_text_content") and "image.txt" in shown[1]
+
+
+def test_validate_the_run_to_be_typed_one_line_messages_and_a_quiet_python_api(tmp_path):
+    import yaml
+
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({"input": {"format": "text", "paths": ["examples/text/*.txt"]},
+                                      "stages": [{"clean": {}}], "output": {"path": str(tmp_path / "out")}}))
+    jsonl = shared("warc", "dolma", "tests", "data", "multiple_files", "cc_en_head-0091.jsonl.gz")
+    # curate validate takes the options of the run about to be typed: --input, --format, --output
+    ok = curate_cli("validate", config, "--input", jsonl, "--output", tmp_path / "new" / "out")
+    assert "ok (jsonl input, 1 files; clean; output" in ok.stdout and not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("")
+    refused = curate_cli("validate", config, "--output", tmp_path / "file" / "out", check=False)
+    assert refused.returncode == 2 and "output.path: cannot write to" in refused.stderr
+    # stderr is not a terminal here: a message is one line, not wrapped at 80 columns mid-phrase
+    curate_cli("run", config, "--input", jsonl)
+    again = curate_cli("run", config, "--input", jsonl)
+    assert "resumed: 1 of 1 tasks were already complete and were skipped (--force starts over)" in again.stderr
+    # the Python API shows datatrove's warnings only, as the CLI does (not its INFO lines and stats tables)
+    script = ("from curate import Pipeline\nif __name__ == '__main__':\n"
+              f"    Pipeline.from_yaml({str(config)!r}).run(output={str(tmp_path / 'api')!r}, workers=2, tasks=2)\n")
+    api = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert api.returncode == 0, api.stderr[-2000:]
+    assert "INFO" not in api.stderr and "SUCCESS" not in api.stderr and "Stats" not in api.stderr, api.stderr[-2000:]
