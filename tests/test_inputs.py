@@ -112,3 +112,12 @@ def test_a_run_that_keeps_nothing_says_so_and_names_the_likely_fix(tmp_path):
     assert "input.text_key=content" in manifest["warnings"][0]
     fixed = curate_cli("run", pipeline, "--set", "input.text_key=content", "--force")
     assert "warning" not in fixed.stderr and "kept 60 + rejected 0" in fixed.stdout
+
+
+def test_a_stray_nul_byte_costs_its_line_not_the_jsonl_file(tmp_path):
+    lines = gzip.decompress(shared(*JSONL).read_bytes()).splitlines()
+    lines[1] = lines[1][:50] + b"\x00" + lines[1][50:]  # raw NUL: not JSON, but the file is text
+    (tmp_path / "docs.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    run_pipeline({"input": {"paths": [str(tmp_path / "docs.jsonl")]}}, tmp_path / "out")
+    assert len(read_rows(tmp_path / "out", "data")) == 9
+    assert [r["reason"] for r in read_rows(tmp_path / "out", "rejected")] == ["invalid_json"]

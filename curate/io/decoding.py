@@ -26,6 +26,18 @@ def looks_binary(data: bytes) -> bool:
     return head.startswith(_BINARY_MAGIC) or b"\x00" in head
 
 
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r\f")
+
+
+def looks_binary_lines(head: bytes) -> bool:
+    """For a file of text lines (JSON lines): known binary magic, or control bytes (NUL, ...) in more than 1% of the
+    head. Random bytes have about 11%; a text file with a stray NUL is not binary: that one line is invalid, and
+    the others are still records."""
+    if head.startswith(_BINARY_MAGIC):
+        return True
+    return sum(head.count(bytes([b])) for b in _CONTROL_BYTES) > 0.01 * len(head)
+
+
 def _normal(charset: str | None) -> str | None:
     if not charset:
         return None

@@ -16,7 +16,7 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 
-from curate.io.decoding import UndecodableError, decode_utf8, looks_binary
+from curate.io.decoding import UndecodableError, decode_utf8, looks_binary_lines
 from curate.io.input_files import InputFile
 from curate.io.reader_base import CurateReader, Record
 from curate.io.schema import RESERVED_INPUT_FIELDS
@@ -78,7 +78,7 @@ class JsonlReader(_FieldRecords):
             # zstandard's reader cannot iterate lines by itself; a buffered reader over it can (and gzip's too)
             lines = io.BufferedReader(handle, 1 << 16)
             head = lines.peek(8192)[:8192]
-            if looks_binary(head):
+            if looks_binary_lines(head):
                 yield self.failed(file, 0, "non_text_content", f"binary content ({head[:8]!r}...), not JSON lines")
                 return
             for index, line in enumerate(lines):
