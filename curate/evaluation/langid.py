@@ -190,7 +190,8 @@ def evaluate(data: Path, languages: list[str] | None = None, limit: int | None =
         mean_all, n_all = mean_over(published[column], langs)
         summary["published " + column] = {"mean_supported": mean, "languages_supported": n,
                                           "mean_all": mean_all, "languages_all": n_all}
-    report = {"data": str(data), "published_report": str(published_report(data) or ""), "languages": langs, "supported": supported, "per_language": per_language,
+    report = {"data": str(data), "published_report": str(published_report(data) or ""),
+              "languages": langs, "supported": supported, "per_language": per_language,
               "summary": summary, "ours_calls": dict(ours_model.calls), "warmup_seconds": warmup}
     if pages is not None:
         report["web_documents"] = evaluate_pages(pages, timed, ours_model, page_limit)
