@@ -36,7 +36,7 @@ EXTRACTION_STAGES = ("extract",)  # a raw baseline still needs text out of the H
 STRUCTURAL_STAGES = ("chunk", "split")
 # the trainer's preset tuned for the lowest loss in a short CPU run (higher learning rate, RoPE, context 128): an
 # ablation's budget is short. Its time limit is replaced by the token budget.
-DEFAULT_TRAIN_CONFIG = "shakespeare_char_cpu_95s.yaml"
+DEFAULT_TRAIN_CONFIG = "cpu.yaml"
 CURVE_POINTS = 10  # evaluations along each training run
 SPLIT_SUFFIX = "#"  # model.data.split_units names paragraph blocks `id#k`
 

@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from curate import __version__
+from curate.config import FORMATS
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a line is a line, terminal or not: no wrap at 80 columns mid-phrase
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -25,10 +26,28 @@ class ConfigExit(click.ClickException):
 
 
 def _quiet_datatrove(verbose: bool) -> None:
-    from loguru import logger
+    from curate.executors import log_to_stderr
 
-    logger.remove()
-    logger.add(sys.stderr, level="INFO" if verbose else "WARNING")
+    log_to_stderr("INFO" if verbose else "WARNING")
+
+
+def _show_curate_warnings() -> None:
+    """A CurateWarning (a format taken from the files, a run that kept nothing) as one plain line on stderr, each
+    time it is raised; Python's other warnings as Python shows them."""
+    import warnings
+
+    from curate.config import CurateWarning
+
+    python_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CurateWarning):
+            err.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+        else:
+            python_show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", CurateWarning)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,8 +66,9 @@ def cli():
     curate report out/web                  one HTML page: funnel, signals, diversity, examples, config
     curate tokenize out/web --tokenizer T  token files for trainers (nanoGPT .bin, datatrove .ds)
     curate ablate pipelines/web.yaml ...   train the same GPT on raw and curated data; compare bits per byte
-    curate train out/text --config ...     train the GPT on curated shards (also sample, evaluate, ...)
+    curate train out/text                  train the GPT on curated shards (also sample, evaluate, ...)
     """
+    _show_curate_warnings()
 
 
 def _overrides(values: tuple[str, ...]) -> dict:
@@ -60,13 +80,15 @@ def _overrides(values: tuple[str, ...]) -> dict:
         raise click.UsageError(str(error)) from None
 
 
-def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...] = ()):
+def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...] = (), fmt: str | None = None):
     from curate.config import ConfigError
     from curate.pipeline import Pipeline
 
     overrides = _overrides(sets)
     if inputs:
         overrides["input.paths"] = list(inputs)
+    if fmt:
+        overrides["input.format"] = fmt
     try:
         return Pipeline.from_yaml(pipeline_file, overrides)
     except ConfigError as error:
@@ -76,6 +98,8 @@ def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...
 @cli.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @click.option("--input", "inputs", multiple=True, help="Input path or glob (repeatable); replaces input.paths.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Read every input file in this format, whatever "
+              "its name says (default: input.format, or the files' names when none fits it).")
 @click.option("--output", help="Output folder; replaces output.path.")
 @click.option("--workers", type=click.IntRange(min=1), help="Tasks run at once (default: executor.workers).")
 @click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: files, at most 16).")
@@ -85,13 +109,13 @@ def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. executor.type=ray.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show datatrove's per-task logs on stderr.")
-def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_json, verbose):
+def run(pipeline_file, inputs, fmt, output, workers, tasks, limit, force, sets, as_json, verbose):
     """Run PIPELINE_FILE (YAML). Re-running resumes: finished tasks are skipped."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from curate.config import ConfigError
 
-    pipeline = _load(pipeline_file, inputs, sets)
+    pipeline = _load(pipeline_file, inputs, sets, fmt)
     _quiet_datatrove(verbose)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True, disable=as_json) as bar:
@@ -162,20 +186,26 @@ def _print_funnel(funnel: list[dict], conservation: dict, splits: dict) -> None:
 
 @cli.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, help="As `curate run --input`.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="As `curate run --format`.")
+@click.option("--output", help="As `curate run --output`: checked that it can be written (nothing is created).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-def validate(pipeline_file, sets):
-    """Check PIPELINE_FILE: keys, types, stage names and parameters, input paths, files stages need. Runs nothing."""
+def validate(pipeline_file, inputs, fmt, output, sets):
+    """Check PIPELINE_FILE, with the options of the `curate run` you are about to type: keys, types, stage names and
+    parameters, input paths and format, files stages need, the output folder. Runs nothing."""
     from curate.config import ConfigError
 
-    pipeline = _load(pipeline_file, (), sets)
+    pipeline = _load(pipeline_file, inputs, sets, fmt)
+    output = output or pipeline.config.output.path
     try:
         fmt, files = pipeline.resolve_inputs()
         # every stage built (each checks its own values: a model file that is not there, ...), columns, phases
-        pipeline.build(files, fmt, pipeline.config.output.path, tasks=1)
+        pipeline.build(files, fmt, output, tasks=1)
+        pipeline.check_output(output)
     except ConfigError as error:
         raise ConfigExit(str(error)) from None
     stages = ", ".join(s.name for s in pipeline.config.stages) or "no stages"
-    out.print(f"{pipeline_file}: ok ({fmt} input, {len(files)} files; {stages})")
+    out.print(f"{pipeline_file}: ok ({fmt} input, {len(files)} files; {stages}; output {output})")
 
 
 @cli.command()
@@ -279,7 +309,12 @@ def head(output, n, rejected, reason, split, chars, as_json):
             click.echo(json.dumps(row, ensure_ascii=False, default=str))
             continue
         out.rule(f"{row['id']}")
-        fields = {k: v for k, v in row.items() if k not in ("id", "text") and v is not None}
+        if row.get("reason"):  # why first; the metadata line after it can run to thousands of characters
+            value = f" = {row['reason_value']:g}" if row.get("reason_value") is not None else ""
+            out.print(f"[bold red]{row.get('rejected_by')}: {row['reason']}{value}[/bold red]  "
+                      f"{row.get('reason_detail') or ''}", highlight=False)
+        rejection = ("rejected_by", "reason", "reason_value", "reason_detail")
+        fields = {k: v for k, v in row.items() if k not in ("id", "text", *rejection) and v is not None}
         out.print(" ".join(f"[dim]{k}=[/dim]{v}" for k, v in fields.items()), highlight=False)
         text = row["text"] or ""
         out.print(text[:chars], markup=False, highlight=False)
@@ -313,8 +348,8 @@ def report(output, html_path, ablation, filters_file):
 @click.argument("pipeline_file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--budget-tokens", type=click.IntRange(min=1), required=True,
               help="Training tokens per run, the same for every variant.")
-@click.option("--config", "train_config", type=click.Path(exists=True, dir_okay=False),
-              help="Trainer preset [model/configs/shakespeare_char_cpu_95s.yaml].")
+@click.option("--config", "train_config", type=click.Path(dir_okay=False),
+              help="Trainer preset: a YAML file or a name in model/configs/ [cpu].")
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
               help="Clean reference text to evaluate on too: a .txt file, a folder of them, or a curate output "
                    "(repeatable). It must not be in the pipeline's input.")

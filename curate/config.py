@@ -20,17 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 
-FORMATS = ("warc", "jsonl", "parquet", "html", "text", "hf", "mediawiki")
-# file name endings that tell the input format when `format` is left out
-FORMAT_SUFFIXES = {
-    "warc": (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz", ".warc.zst"),
-    "jsonl": (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.bz2", ".json.gz", ".ndjson", ".json"),
-    "parquet": (".parquet",),
-    "html": (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml"),
-    "text": (".txt", ".txt.gz", ".md", ".text"),
-    # MediaWiki XML dumps; the parts of a split dump end in .bz2 after a page range ("...xml-p10p30302.bz2")
-    "mediawiki": (".xml.bz2", ".xml", ".bz2"),
-}
+FORMATS = ("warc", "jsonl", "parquet", "html", "text", "hf", "mediawiki")  # file name endings: curate/io/input_files.py
 
 
 class ConfigError(ValueError):
@@ -41,6 +31,11 @@ class ConfigError(ValueError):
         self.source = source
         prefix = f"{source}: " if source else ""
         super().__init__("\n".join(prefix + e for e in errors))
+
+
+class CurateWarning(UserWarning):
+    """Something a user must see although the run goes on (an input format taken from the files, a run that kept
+    nothing). `curate run` prints these on stderr; the manifest keeps them under `warnings`."""
 
 
 class _Strict(BaseModel):
@@ -368,25 +363,3 @@ def _set_dotted(data: dict, dotted: str, value) -> None:
             node[part] = value
         else:
             node = node[part] if isinstance(node, list) else node.setdefault(part, {})
-
-
-def infer_format(paths: list[str]) -> str | None:
-    """The input format from the file names (a folder: from the names of the files in it)."""
-    for path in paths:
-        lowered = path.lower().rstrip("/")
-        for fmt, suffixes in FORMAT_SUFFIXES.items():
-            if lowered.endswith(suffixes):
-                return fmt
-    for path in paths:
-        import fsspec
-
-        try:
-            fs, root = fsspec.core.url_to_fs(path)
-            names = sorted(fs.find(root))[:1000] if fs.isdir(root) else []
-        except (OSError, ValueError):
-            continue
-        for name in names:
-            found = infer_format([name])
-            if found:
-                return found
-    return None

@@ -34,6 +34,32 @@ def make_executor(cfg: ExecutorConfig, pipeline, tasks: int, workers: int, loggi
 
 
 @contextmanager
+def quiet_logs(verbose: bool):
+    """datatrove logs through loguru, whose default handler prints every INFO line and a stats table per phase on
+    stderr. A run that is not `verbose` shows only warnings and errors there, from the Python API as from `curate
+    run` (the task logs in OUT/logs/<phase>/logs/ keep everything). Afterwards loguru has datatrove's default
+    handler again, as datatrove itself leaves it after each task it runs in this process."""
+    if verbose:
+        yield
+        return
+    from datatrove.utils.logging import setup_default_logger
+
+    log_to_stderr("WARNING")
+    try:
+        yield
+    finally:
+        setup_default_logger()
+
+
+def log_to_stderr(level: str) -> None:
+    """loguru's only handler: stderr, from `level` up."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level=level)
+
+
+@contextmanager
 def ray_cluster(cfg: ExecutorConfig):
     """For `executor.type: ray`: connect to `options.address`, or start a local Ray cluster (with `options.num_cpus`
     CPUs, default all) when there is none; a cluster started here is shut down at the end of the run."""

@@ -12,7 +12,9 @@ The Python API and `curate run` are the same code:
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -21,12 +23,12 @@ import pyarrow as pa
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from curate.config import (FORMAT_SUFFIXES, FORMATS, ConfigError, PipelineConfig, StageConfig,
-                           infer_format, load_pipeline_config, validate_config)
-from curate.executors import make_executor, ray_cluster
+from curate.config import (FORMATS, ConfigError, CurateWarning, PipelineConfig, StageConfig, load_pipeline_config,
+                           validate_config)
+from curate.executors import make_executor, quiet_logs, ray_cluster
 from curate.io.file_readers import FileReader
-from curate.io.input_files import InputError, InputFile, resolve_inputs
-from curate.io.manifest import build_manifest, kept_tokenized, package_versions
+from curate.io.input_files import InputError, InputFile, InputPath, reads, resolve_inputs
+from curate.io.manifest import build_manifest, kept_tokenized, nothing_kept, package_versions
 from curate.io.mediawiki_reader import MediaWikiReader
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
@@ -74,41 +76,79 @@ class Progress:
 
 
 class Pipeline:
-    def __init__(self, config: PipelineConfig | dict, source: str | None = None):
+    def __init__(self, config: PipelineConfig | dict, source: str | None = None, format_forced: bool = False):
+        """`format_forced`: input.format was chosen for this run (`--format`, `--set input.format=...`): every file
+        is read in that format, whatever its name says."""
         self.config = config if isinstance(config, PipelineConfig) else validate_config(config, source=source)
         self.source = source
+        self.format_forced = format_forced
+        self.input_paths: list[InputPath] = []
+        self.warnings: list[str] = []  # CurateWarnings raised while planning; the manifest keeps them
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "Pipeline":
-        return cls(load_pipeline_config(path, overrides), source=str(path))
+        return cls(load_pipeline_config(path, overrides), source=str(path),
+                   format_forced="input.format" in (overrides or {}))
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            warnings.warn(message, CurateWarning, stacklevel=3)
 
     # ---- planning -------------------------------------------------------------------------------------------
     def resolve_inputs(self) -> tuple[str, list[InputFile]]:
+        """The input format and every input file. What each path matched is left in `self.input_paths`."""
         cfg = self.config.input
-        fmt = cfg.format or infer_format(cfg.paths)
+        try:
+            files, self.input_paths = resolve_inputs(cfg.paths, directory_listing=cfg.format != "hf")
+        except InputError as error:
+            raise ConfigError([f"input.paths: {error}"], self.source) from None
+        fmt = cfg.format if self.format_forced else self._format_of(files, cfg.format)
         if fmt is None:
             raise ConfigError([f"input.format: cannot tell the format from {cfg.paths}; set one of {', '.join(FORMATS)}"],
                               self.source)
-        try:
-            files = resolve_inputs(cfg.paths, suffixes=FORMAT_SUFFIXES.get(fmt), directory_listing=fmt != "hf")
-        except InputError as error:
-            raise ConfigError([f"input.paths: {error}"], self.source) from None
         return fmt, files
+
+    def _format_of(self, files: list[InputFile], configured: str | None) -> str | None:
+        """The configured format, unless no file's name fits it and the names agree on another one: then theirs,
+        with a warning (`text.yaml --input x.jsonl` reads JSON lines, not the whole file as one document). Names
+        that fit no single reader are a ConfigError; files named for another format than the one chosen are
+        rejected by the reader as `wrong_format`."""
+        found = Counter(f.format for f in files if f.format)
+        if not found or configured == "hf":
+            return configured
+        if configured and any(reads(configured, name) for name in found):
+            others = {name: n for name, n in found.items() if not reads(configured, name)}
+            if others:
+                self.warn(f"input: {_counted(others)} named for another format than {configured}: rejected as "
+                          f"wrong_format (leave them out with a glob, or read them as {configured} with --format)")
+            return configured
+        fits = [fmt for fmt, _ in found.most_common() if all(reads(fmt, name) for name in found)]
+        if not fits:
+            wanted = f"the pipeline reads {configured}; " if configured else ""
+            raise ConfigError([f"input.format: {wanted}the input files are {_counted(found)}: choose one with "
+                               f"--format, or narrow input.paths with a glob"], self.source)
+        if configured:
+            self.warn(f"input: the files are {fits[0]} ({_counted(found)}), not {configured} as input.format says: "
+                      f"reading them as {fits[0]} (--format {configured} reads them as {configured})")
+        return fits[0]
 
     def make_reader(self, fmt: str, files: list[InputFile], limit: int) -> PipelineStep:
         cfg = self.config.input
         columns = {name: parse_type(t) for name, t in cfg.columns.items()}
+        check = not self.format_forced  # --format: every file is read in that format, whatever its name says
         if fmt == "warc":
-            return WarcReader(files, limit=limit)
+            return WarcReader(files, limit=limit, check_suffixes=check)
         if fmt in ("html", "text"):
-            return FileReader(files, kind=fmt, limit=limit)
+            return FileReader(files, kind=fmt, limit=limit, check_suffixes=check)
         if fmt == "mediawiki":
-            return MediaWikiReader(files, limit=limit)
+            return MediaWikiReader(files, limit=limit, check_suffixes=check)
         reader_cls = {"jsonl": JsonlReader, "parquet": ParquetReader, "hf": HuggingFaceReader}[fmt]
         if fmt == "parquet" and not cfg.columns and files:
             exclude = {cfg.text_key, cfg.id_key, "url", "metadata", *RESERVED_INPUT_FIELDS}
-            columns = _parquet_columns(files, exclude=exclude)
-        return reader_cls(files, limit=limit, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns)
+            columns = _parquet_columns([f for f in files if not check or reads(fmt, f.format or fmt)], exclude=exclude)
+        return reader_cls(files, limit=limit, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns,
+                          check_suffixes=check)
 
     def make_stages(self) -> list[PipelineStep]:
         steps, seen = [], {}
@@ -161,6 +201,21 @@ class Pipeline:
                                "work folder every worker can read and write; set executor.work_dir"])
         return folder.resolve_paths(WORK_DIR) if _is_local(folder) else ""
 
+    def check_output(self, output: str) -> None:
+        """For `curate validate`: a local output folder can be created and written, checked without creating it
+        (a run checks by writing; other filesystems are checked then)."""
+        import os
+
+        folder = get_datafolder(output)
+        if not _is_local(folder):
+            return
+        existing = Path(folder.path)
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError([f"output.path: cannot write to {output!r}: {existing} is not a writable folder"],
+                              self.source)
+
     # ---- running --------------------------------------------------------------------------------------------
     def run(self, output: str | None = None, workers: int | None = None, tasks: int | None = None,
             limit: int | None = None, force: bool = False, verbose: bool = False,
@@ -192,7 +247,7 @@ class Pipeline:
         def phase_executor(pipeline, tasks, logging_dir, depends):
             return make_executor(executor_cfg, pipeline, tasks, workers, logging_dir, verbose, depends)
 
-        with progress, ray_cluster(executor_cfg):
+        with progress, ray_cluster(executor_cfg), quiet_logs(verbose):
             runs = run_phases(phases, phase_executor, logs, submit_only=executor_cfg.type == "slurm",
                               on_phase=progress.set_phase)
         already_done = sum(run.already_done for run in runs)
@@ -209,6 +264,10 @@ class Pipeline:
         manifest["stages"] = _stage_summaries(stages, logs, counters)
         manifest["config"]["input"]["format"] = fmt
         manifest.update(kept_tokenized(out))
+        manifest["input_paths"] = [asdict(path) for path in self.input_paths]  # what each path or glob matched
+        if not manifest["conservation"]["kept"] and manifest["conservation"]["read"]:
+            self.warn(nothing_kept(manifest, out, self.config.input.text_key))
+        manifest["warnings"] = list(self.warnings)
         with out.open("manifest.json.tmp", "wt") as f:
             json.dump(manifest, f, indent=2, ensure_ascii=False)
         out.mv("manifest.json.tmp", "manifest.json")
@@ -359,6 +418,10 @@ def _parquet_columns(files: list[InputFile], exclude: set[str]) -> dict[str, pa.
         return {f.name: (pa.string() if pa.types.is_large_string(f.type) else f.type) for f in schema
                 if f.name not in exclude and any(test(f.type) for test in simple)}
     return {}
+
+
+def _counted(formats: dict[str, int]) -> str:
+    return ", ".join(f"{n} {fmt} file{'s' if n > 1 else ''}" for fmt, n in formats.items())
 
 
 def _now() -> str:

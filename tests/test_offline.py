@@ -91,7 +91,7 @@ def test_pipelines_and_trainer_run_with_the_network_refused(tmp_path):
             for name in ("web", "text")]
     for process, args in runs:  # side by side: each spends much of its time starting processes and loading models
         finish(process, args)
-    curate("train", tmp_path / "text", "--config", "model/configs/shakespeare_char_cpu_95s.yaml", "max_seconds=3",
+    curate("train", tmp_path / "text", "--config", "cpu", "max_seconds=3",
            "eval_iters=2", f"out_dir={tmp_path / 'run'}")
     sample = curate("sample", tmp_path / "run", "--prompt", "The ", "--max-new-tokens", "40", "--seed", "1")
     assert sample.strip()

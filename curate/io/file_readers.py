@@ -18,8 +18,9 @@ from curate.io.reader_base import CurateReader, Record
 class FileReader(CurateReader):
     """`kind`: "html" or "text". Columns: `charset`, `decode_errors`."""
 
-    def __init__(self, files: list[InputFile], kind: str = "text", limit: int = -1, max_file_bytes: int = 50_000_000):
-        super().__init__(files, limit=limit)
+    def __init__(self, files: list[InputFile], kind: str = "text", limit: int = -1, max_file_bytes: int = 50_000_000,
+                 check_suffixes: bool = True):
+        super().__init__(files, limit=limit, check_suffixes=check_suffixes)
         self.kind = kind
         self.name = kind
         self.max_file_bytes = max_file_bytes

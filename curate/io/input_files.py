@@ -3,6 +3,10 @@
 Done once, before any work starts, so a missing path or an empty glob is an error that names it, and the manifest
 can list every input file with its size. Each file also gets a `source` name relative to the root of the path or
 glob it came from, so document ids do not depend on where the data sits on this machine.
+
+Every file under a folder given as a path is an input, whatever its name: `_draft.html`, `.DS_Store` and a file of
+another format are read, or rejected by the reader with a reason, never skipped. Only a glob the user writes
+leaves files out, and the manifest records how many files each path or glob matched.
 """
 
 from dataclasses import dataclass
@@ -11,6 +15,32 @@ import fsspec
 from fsspec.core import url_to_fs
 
 _GLOB_CHARS = "*?["
+
+# file name endings that tell a file's format (the input format when `format` is left out)
+FORMAT_SUFFIXES = {
+    "warc": (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz", ".warc.zst"),
+    "jsonl": (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.bz2", ".json.gz", ".ndjson", ".json"),
+    "parquet": (".parquet",),
+    "html": (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml"),
+    "text": (".txt", ".txt.gz", ".md", ".text"),
+    # MediaWiki XML dumps; the parts of a split dump end in .bz2 after a page range ("...xml-p10p30302.bz2")
+    "mediawiki": (".xml.bz2", ".xml", ".bz2"),
+}
+
+
+# formats read the same way, a whole file as one document: an .html file among .txt files is read as text, and back
+READ_ALIKE = {"html": ("html", "text"), "text": ("html", "text")}
+
+
+def reads(fmt: str, file_format: str) -> bool:
+    """Whether the reader of `fmt` reads a file whose name says `file_format`."""
+    return file_format in READ_ALIKE.get(fmt, (fmt,))
+
+
+def suffix_format(name: str) -> str | None:
+    """The format a file name's ending says (None: an ending no format claims, or none)."""
+    lowered = name.lower().rstrip("/")
+    return next((fmt for fmt, suffixes in FORMAT_SUFFIXES.items() if lowered.endswith(suffixes)), None)
 
 
 class InputError(ValueError):
@@ -22,6 +52,17 @@ class InputFile:
     url: str  # what to open (fsspec URL or local path)
     source: str  # stable name: relative to the input root
     size: int
+    format: str | None = None  # what the file name's ending says (suffix_format)
+
+
+@dataclass(frozen=True)
+class InputPath:
+    """One entry of input.paths and what it matched (the manifest's `input.paths`)."""
+
+    path: str
+    kind: str  # "file", "folder" (every file under it) or "glob"
+    files: int
+    bytes: int
 
 
 def _protocol_prefix(fs: fsspec.AbstractFileSystem, path: str) -> str:
@@ -34,43 +75,45 @@ def _glob_root(path: str) -> str:
     return path[:cut].rsplit("/", 1)[0] if "/" in path[:cut] else ""
 
 
-def resolve_inputs(paths: list[str], suffixes: tuple[str, ...] | None = None, directory_listing: bool = True) -> list[InputFile]:
-    """Expand `paths` into files. Folders are walked recursively (only `suffixes` kept when given).
+def resolve_inputs(paths: list[str], directory_listing: bool = True) -> tuple[list[InputFile], list[InputPath]]:
+    """Expand `paths` into files, and say what each path matched. Folders are walked recursively and every file in
+    them is taken; only a glob selects. `directory_listing=False` (a saved dataset): a folder is one input.
 
     Raises InputError naming the path when it does not exist or matches nothing.
     """
     files: dict[str, InputFile] = {}
+    matched: list[InputPath] = []
     for raw in paths:
         fs, path = url_to_fs(str(raw))
         prefix = _protocol_prefix(fs, str(raw))
         if any(ch in path for ch in _GLOB_CHARS):
+            kind = "glob"
             matches = sorted(p for p in fs.glob(path) if fs.isfile(p))
             if not matches:
                 raise InputError(f"input glob {raw!r} matches no file")
             root = _glob_root(path)
         elif fs.isdir(path):
+            kind = "folder"
             if not directory_listing:
                 matches = [path]
                 root = path.rsplit("/", 1)[0]
             else:
-                matches = sorted(p for p in fs.find(path) if not _hidden(p[len(path):]))
-                if suffixes:
-                    matches = [p for p in matches if p.lower().endswith(suffixes)]
+                matches = sorted(fs.find(path))
                 if not matches:
-                    wanted = f" with suffix {', '.join(suffixes)}" if suffixes else ""
-                    raise InputError(f"input folder {raw!r} has no file{wanted}")
+                    raise InputError(f"input folder {raw!r} has no file")
                 root = path.rstrip("/")
         elif fs.isfile(path):
+            kind = "file"
             matches = [path]
             root = path.rsplit("/", 1)[0] if "/" in path else ""
         else:
             raise InputError(f"input path {raw!r} does not exist")
+        found = []
         for match in matches:
             source = match[len(root):].lstrip("/") if root and match.startswith(root) else match
             size = fs.size(match) if fs.isfile(match) else 0
-            files.setdefault(prefix + match, InputFile(url=prefix + match, source=source, size=int(size or 0)))
-    return list(files.values())
-
-
-def _hidden(relative: str) -> bool:
-    return any(part.startswith((".", "_")) for part in relative.strip("/").split("/") if part)
+            file = files.setdefault(prefix + match, InputFile(url=prefix + match, source=source, size=int(size or 0),
+                                                              format=suffix_format(match)))
+            found.append(file)
+        matched.append(InputPath(str(raw), kind, len(found), sum(f.size for f in found)))
+    return list(files.values()), matched

@@ -28,8 +28,9 @@ from curate.io.wikitext import wikitext_to_text
 class MediaWikiReader(CurateReader):
     name = "mediawiki"
 
-    def __init__(self, files: list[InputFile], limit: int = -1, namespaces: tuple[int, ...] = (0,)):
-        super().__init__(files, limit=limit)
+    def __init__(self, files: list[InputFile], limit: int = -1, namespaces: tuple[int, ...] = (0,),
+                 check_suffixes: bool = True):
+        super().__init__(files, limit=limit, check_suffixes=check_suffixes)
         self.namespaces = frozenset(namespaces)
 
     def columns(self) -> dict[str, pa.DataType]:

@@ -14,7 +14,7 @@ import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 
-from curate.io.input_files import InputFile
+from curate.io.input_files import InputFile, reads
 from curate.stages.base import FunnelCounting, Rejection
 
 
@@ -28,13 +28,17 @@ class Record:
 
 
 class CurateReader(FunnelCounting, BaseReader):
-    """Subclasses set `name`, implement `read_file(file) -> Iterator[Record]` and declare `columns()`."""
+    """Subclasses set `name` (their input format), implement `read_file(file) -> Iterator[Record]` and declare
+    `columns()`. A file whose name says another format (`x.jsonl` given to the text reader) is rejected whole as
+    `wrong_format`, unless `check_suffixes` is off (the user chose the format with --format)."""
 
     type = "📖 - READER"
 
-    def __init__(self, files: list[InputFile], limit: int = -1, text_key: str = "text", id_key: str = "id"):
+    def __init__(self, files: list[InputFile], limit: int = -1, text_key: str = "text", id_key: str = "id",
+                 check_suffixes: bool = True):
         super().__init__(limit=limit, text_key=text_key, id_key=id_key)
         self.files = list(files)
+        self.check_suffixes = check_suffixes
 
     def columns(self) -> dict[str, pa.DataType]:
         return {}
@@ -51,13 +55,18 @@ class CurateReader(FunnelCounting, BaseReader):
         """A record that could not be read, as a rejected document (id: source + record index)."""
         return Record(self.make_doc(file, index, text, **metadata), Rejection(reason, detail=f"{file.url}: {detail}"))
 
+    def _wrong_format(self, file: InputFile) -> bool:
+        return self.check_suffixes and file.format is not None and not reads(self.name, file.format)
+
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
         emitted = 0
         for file in self.files[rank::world_size]:
             self.stat_update("input_files")
-            records = self.read_file(file)
+            records = self.read_file(file) if not self._wrong_format(file) else iter([self.failed(
+                file, 0, "wrong_format", f"the name says {file.format}, this pipeline reads {self.name}; leave it out "
+                f"with a glob, or read every file as {self.name} with --format {self.name}")])
             index = 0
             while self.limit == -1 or emitted < self.limit:
                 try:

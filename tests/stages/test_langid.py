@@ -132,3 +132,24 @@ def test_eval_on_a_subset(tmp_path):
     assert "lingua-hi" in out.stdout and "sentences per CPU-second" in out.stdout
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["languages"] == ["de", "en"] and saved["summary"]["ours"]["mean_supported"] >= 90.0
+
+
+def test_eval_takes_any_folder_of_iso_files(tmp_path):
+    """Any folder of <iso>.txt files, one text a line (lingua's single-words/ and word-pairs/ are such folders):
+    scored without published columns, or with lingua's report for that folder when it is beside it."""
+    from curate.evaluation.langid import evaluate
+
+    mine = tmp_path / "my-words"
+    mine.mkdir()
+    for lang in ("de", "en", "fr"):
+        words = [w for line in sentences(lang, 0, 40) for w in line.split() if w.isalpha()][:30]
+        (mine / f"{lang}.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    out = curate_cli("eval", "langid", "--data", mine, "--report", tmp_path / "r.json")
+    assert "no published report for this data" in out.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["languages"] == ["de", "en", "fr"] and report["published_report"] == ""
+    assert report["per_language"]["en"]["sentences"] == 30 and 0 < report["summary"]["ours"]["mean_all"] <= 100
+    # lingua's sentences/ folder given directly: its published report is found beside it
+    direct = evaluate(shared(*LINGUA, "sentences"), ["en"], limit=10)
+    assert direct["published_report"].endswith("sentences-accuracy-values.csv")
+    assert direct["summary"]["published lingua-high-accuracy"]["languages_supported"] == 1
