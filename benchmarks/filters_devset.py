@@ -98,7 +98,7 @@ def copycat_docs(data: Path) -> list[dict]:
     folder = COPYCAT if data == DATA else data / COPYCAT.relative_to(DATA)
     extract = Extract(mode="balanced")  # pipelines/web.yaml's extract
     docs, seen = [], set()
-    for doc in WarcReader(resolve_inputs([str(folder)], suffixes=(".warc.gz",))).run():
+    for doc in WarcReader(resolve_inputs([f"{folder}/**/*.warc.gz"])[0]).run():
         url = doc.metadata.get("url") or ""
         if doc.metadata.get("reason") or ARCHIVED_WIKIPEDIA.search(url) or not isinstance(doc.text, str):
             continue

@@ -14,7 +14,7 @@ from pipeline_helpers import REPO, read_rows, run_pipeline, shared
 
 
 def enwiki() -> InputFile:
-    [file] = resolve_inputs([str(shared("text", "enwiki"))], suffixes=(".bz2",))
+    [file], _ = resolve_inputs([f"{shared('text', 'enwiki')}/*.bz2"])
     return file
 
 
