@@ -95,33 +95,38 @@ def run_pickled_task(payload: bytes, rank: int) -> int:
 
 class LocalWorkers:
     """`workers` processes for the whole run, started once (forked from multiprocessing's forkserver, which has
-    imported PRELOAD), fed task after task of phase after phase."""
+    imported PRELOAD), fed task after task of phase after phase.
+
+    concurrent.futures' pool, not multiprocessing.Pool (datatrove's): when a worker dies (the kernel's OOM killer,
+    a crash in native code) the tasks under way fail with BrokenProcessPool and the phase runner reports them;
+    multiprocessing.Pool would wait for their results forever."""
 
     def __init__(self, workers: int, preload: list[str] = ()):
-        import multiprocess
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-        context = multiprocess.get_context("forkserver")
+        context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([*PRELOAD, *preload])  # (only the first pool of a process starts the server)
-        self.pool = context.Pool(workers, initializer=worker_start, initargs=(os.getpid(),), maxtasksperchild=None)
+        self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_start,
+                                        initargs=(os.getpid(), multiprocessing.get_start_method()))
 
     def run_tasks(self, executor: PhaseExecutor, ranks: list[int]) -> None:
         """Every task of `ranks`, whatever happens to any one of them: a failed task is logged in its task log and
         left without a completion marker (the phase runner reports it), and the others still run."""
         payload = dill.dumps(executor)
-        pending = [self.pool.apply_async(run_pickled_task, (payload, rank)) for rank in ranks]
-        for result in pending:
+        for future in [self.pool.submit(run_pickled_task, payload, rank) for rank in ranks]:
             try:
-                result.get()
+                future.result()
             except Exception:  # noqa: BLE001 - logged by datatrove in the task's log; the phase runner reports it
                 continue
 
     def close(self) -> None:
-        self.pool.close()
-        self.pool.join()
+        self.pool.shutdown(wait=True)
 
     def terminate(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in list(getattr(self.pool, "_processes", {}).values()):  # the tasks under way: stopped now
+            process.kill()
 
 
 @contextmanager

@@ -80,8 +80,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def worker_start(run_pid: int) -> None:
+def worker_start(run_pid: int, start_method: str) -> None:
     """The first thing a worker process runs (a pool's initializer): it dies with the run's process `run_pid`, and
-    so does everything it forks."""
+    so does everything it forks. multiprocessing's default start method is set back to the run's own
+    (`start_method`): a worker started by the forkserver inherits "forkserver", and a step that starts a process of
+    its own (datatrove's extraction sandbox: its target does not pickle) expects the platform's default."""
+    import multiprocessing
+
+    multiprocessing.set_start_method(start_method, force=True)
     die_with(run_pid)
     children_die_with_this_process()
