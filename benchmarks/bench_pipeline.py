@@ -22,7 +22,7 @@ Prints JSON:
 The load of the machine (`uptime`) is recorded before and after.
 
     python benchmarks/bench_pipeline.py [--rounds 3] [--inputs a b] [--workers 1 2] [--before /path/to/old/checkout]
-                                        [--no-datatrove] [--no-startup] [--no-ray]
+                                        [--no-datatrove] [--no-startup] [--no-ray] [--ray-input b]
 """
 
 import argparse
@@ -213,12 +213,13 @@ def uptime() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--inputs", nargs="+", default=["a", "b"], choices=["a", "b"])
+    parser.add_argument("--inputs", nargs="*", default=["a", "b"], choices=["a", "b"], help="none: start-up and Ray only")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--before", type=Path, help="a checkout of earlier curate code, run alternating with this one")
     parser.add_argument("--no-datatrove", action="store_true")
     parser.add_argument("--no-startup", action="store_true")
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--ray-input", default="b", choices=["a", "b"], help="the input Ray and local run on")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     pages = eval_pages()
@@ -228,7 +229,9 @@ def main() -> None:
     result = {"load_before": uptime(), "pages": len(pages), "rounds": args.rounds, "inputs": {}}
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         tmp = Path(tmp)
-        inputs = {"a": (pack(pages, tmp / "a", 1, 5), len(pages)), "b": (pack(pages, tmp / "b", 4, 8), 4 * len(pages))}
+        needed = {*args.inputs, *([] if args.no_ray else [args.ray_input])}
+        layouts = {"a": (1, 5), "b": (4, 8)}  # (copies, WARC files)
+        inputs = {name: (pack(pages, tmp / name, *layouts[name]), layouts[name][0] * len(pages)) for name in needed}
         runs: dict[tuple, list[dict]] = {}
         for round_ in range(args.rounds):
             for name in args.inputs:
@@ -279,8 +282,9 @@ def main() -> None:
                                         "curate_over_extraction": round(per_added["curate"] / floor, 3)}
         if not args.no_startup:
             result["startup"] = startup(systems, tmp, args.rounds, pages)
-        if not args.no_ray and "b" in args.inputs:
-            result["ray"] = ray_against_local(inputs["b"][0], tmp, args.rounds, inputs["b"][1])
+        if not args.no_ray:
+            warcs, count = inputs[args.ray_input]
+            result["ray"] = {"input": args.ray_input, **ray_against_local(warcs, tmp, args.rounds, count)}
     result["load_after"] = uptime()
     print(json.dumps(result, indent=2))
 
