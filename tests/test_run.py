@@ -35,7 +35,7 @@ def test_same_kept_documents_with_1_and_2_workers(tmp_path):
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path, page_warcs):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(json.dumps({"input": {"paths": [str(page_warcs)], "format": "warc"}, "stages": WEB_STAGES,
-                                    "output": {"path": str(tmp_path / "killed")}, "executor": {"workers": 2}}))
+                                    "output": {"path": str(tmp_path / "killed")}, "executor": {"workers": 2, "tasks": 5}}))
     command = [sys.executable, "-m", "curate.cli", "run", str(pipeline)]
     process = subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)

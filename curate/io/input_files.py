@@ -75,11 +75,14 @@ def resolve_inputs(paths: list[str], suffixes: tuple[str, ...] | None = None, di
 
 # How a run's input is cut into tasks by default (`executor.tasks` / `--tasks` overrides). A task is the unit of
 # parallelism, of resuming after a kill (a task is redone whole) and of output (each task writes its own shards).
-# So: enough tasks for PARALLEL_TASKS workers on a small input, but none under MIN_TASK_BYTES of input (a few
-# seconds of work: below that, start-up and a shard per task per split cost more than they save), and none over
-# MAX_TASK_BYTES (the default shard size, output.max_bytes_per_shard), never more tasks than files.
+# So: enough tasks for PARALLEL_TASKS workers on a large input, but none under MIN_TASK_BYTES of input (below that
+# a task costs less than the worker that runs it: a worker loads its models once, 10-15 CPU s for the web pipeline
+# on multilingual pages, and each task writes a shard per split), and none over MAX_TASK_BYTES (the default shard
+# size, output.max_bytes_per_shard), never more tasks than files.
 PARALLEL_TASKS = 16
-MIN_TASK_BYTES = 4 * 2**20  # about 150 web pages of member-gzipped WARC, 5 CPU s of the web pipeline
+# about 600 web pages of member-gzipped WARC, 20-25 CPU s of the web pipeline (measured in issue 18: the 1,032
+# trafilatura-eval pages are 29 MB of WARC and cost 54 CPU s in one worker, of which about 12 s of model loading)
+MIN_TASK_BYTES = 16 * 2**20
 MAX_TASK_BYTES = 256 * 2**20
 
 
