@@ -11,7 +11,9 @@ import pytest
 
 from pipeline_helpers import REPO, assert_conserved, curate_cli, funnel_counts, read_rows, run_pipeline, shared
 
-WEB_STAGES = [{"datatrove.pipeline.extractors.Trafilatura": {"favour_precision": True, "timeout": 5.0}},
+# a 60 s timeout: a wall-clock limit of 5 s drops a different page or two whenever the machine's load differs between
+# the runs compared (seen at load 6-10 on the 2 shared cores); the timeout itself is tested in tests/stages/
+WEB_STAGES = [{"datatrove.pipeline.extractors.Trafilatura": {"favour_precision": True, "timeout": 60.0}},
               {"datatrove.pipeline.filters.GopherRepetitionFilter": {}}]
 
 
