@@ -150,8 +150,9 @@ class FunnelCounting:
         self.stat_update(TOKENS_IN, value=size.tokens)
         return size
 
-    def count_out(self, doc: Document) -> None:
-        size = doc_size(doc)
+    def count_out(self, doc: Document, size: Size | None = None) -> None:
+        """`size`: the document's size when the caller knows it (measuring again is a cache look-up anyway)."""
+        size = doc_size(doc) if size is None else size
         self.stat_update(DOCS_OUT)
         self.stat_update(BYTES_OUT, value=size.bytes)
         self.stat_update(TOKENS_OUT, value=size.tokens)
