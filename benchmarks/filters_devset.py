@@ -115,7 +115,7 @@ def _normalised(text: str) -> str:
 
 
 def page_html(path: Path) -> str:
-    from curate.io.decoding import decode_bytes
+    from curate.decoding import decode_bytes
 
     text, _, _ = decode_bytes(gzip.decompress(path.read_bytes()), html=True)
     # lxml refuses a str that declares its encoding, and control characters in text

@@ -6,6 +6,7 @@ Results go to stdout, progress and logs to stderr. Exit codes: 0 ok, 1 run failu
 import json
 import os
 import sys
+import time
 
 import click
 from rich.console import Console
@@ -102,7 +103,7 @@ def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...
               "its name says (default: input.format, or the files' names when none fits it).")
 @click.option("--output", help="Output folder; replaces output.path.")
 @click.option("--workers", type=click.IntRange(min=1), help="Tasks run at once (default: executor.workers).")
-@click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: files, at most 16).")
+@click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: by input bytes, 16-256 MiB a part, at most one per file).")
 @click.option("--limit", type=int, help="Read at most N documents per task (quick trials).")
 @click.option("--force", is_flag=True, help="Delete the output's earlier run and start over (once the config has "
               "passed every check).")
@@ -114,16 +115,22 @@ def run(pipeline_file, inputs, fmt, output, workers, tasks, limit, force, sets, 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from curate.config import ConfigError
+    from curate.processes import children_die_with_this_process
 
     pipeline = _load(pipeline_file, inputs, sets, fmt)
     _quiet_datatrove(verbose)
+    children_die_with_this_process()  # a step's sandbox process (tasks run here with one worker) dies with the run
+    terminal = err.is_terminal
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True, disable=as_json) as bar:
+                  transient=True, disable=as_json or not terminal) as bar:
         task = bar.add_task("starting", total=None)
+        lines = _ProgressLines()
 
         def on_progress(p):
-            phase = f"phase {p.phase_number}/{p.phases} {p.phase}  " if p.phase else ""
-            bar.update(task, description=f"{phase}tasks {p.tasks_done}/{p.tasks}  kept {p.kept:,}  rejected {p.rejected:,}")
+            if terminal:
+                bar.update(task, description=_progress_text(p))
+            else:
+                lines.show(p)
 
         try:
             result = pipeline.run(output=output, workers=workers, tasks=tasks, limit=limit, force=force,
@@ -152,6 +159,31 @@ def run(pipeline_file, inputs, fmt, output, workers, tasks, limit, force, sets, 
         err.print("[red]conservation check failed:[/red] documents read (+ created) != kept + rejected; "
                   "see manifest.json")
         sys.exit(1)
+
+
+def _progress_text(p) -> str:
+    phase = f"phase {p.phase_number}/{p.phases} {p.phase}  " if p.phase else ""
+    return f"{phase}tasks {p.tasks_done}/{p.tasks}  kept {p.kept:,}  rejected {p.rejected:,}"
+
+
+class _ProgressLines:
+    """Progress when stderr is not a terminal (a log file, a pipe): a plain line when a phase completes, and at
+    most every PLAIN_EVERY_S seconds while one runs."""
+
+    PLAIN_EVERY_S = 10.0
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.last_text = None
+
+    def show(self, p) -> None:
+        now = time.monotonic()
+        text = _progress_text(p) + ("  done" if p.phase_done else "")
+        if text != self.last_text and (p.phase_done or now - self.last >= self.PLAIN_EVERY_S):
+            elapsed = int(now - self.started)
+            err.print(f"progress {elapsed // 60}:{elapsed % 60:02d}  {text}", highlight=False, soft_wrap=True)
+            self.last, self.last_text = now, text
 
 
 def _print_funnel(funnel: list[dict], conservation: dict, splits: dict) -> None:

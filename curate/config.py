@@ -75,7 +75,8 @@ class OutputConfig(_Strict):
 
 class ExecutorConfig(_Strict):
     type: Literal["local", "ray", "slurm"] = "local"
-    tasks: int | None = Field(None, gt=0, description="how many parts the input is split into (default: min(files, 16))")
+    tasks: int | None = Field(None, gt=0, description="how many parts the input is split into (default: by input bytes: "
+                                 "curate.io.input_files.default_tasks)")
     workers: int = Field(1, gt=0, description="how many tasks run at once")
     options: dict[str, Any] = Field(default_factory=dict, description="passed to datatrove's Ray/Slurm executor")
     work_dir: str | None = Field(None, description="folder for dedup/decontamination files and documents handed "
@@ -164,27 +165,32 @@ def validate_config(data: dict, source: str | None = None, lines: dict[tuple, in
     return config
 
 
-# executor.options for type ray that go to ray.init (the rest go to datatrove's RayPipelineExecutor)
+# executor.options for type ray that go to ray.init, and those that size each worker's actor (curate/ray_workers.py;
+# the names of datatrove's RayPipelineExecutor options, so configs written for it keep working)
 RAY_INIT_OPTIONS = {"address": str | None, "num_cpus": int | None}
+RAY_ACTOR_OPTIONS = {"cpus_per_task": int | None, "mem_per_cpu_gb": float | None, "gpus_per_task": int | None,
+                     "ray_remote_kwargs": dict | None}
 # arguments of datatrove's executors that the pipeline sets itself, per phase
 _EXECUTOR_ARGUMENTS = {"pipeline", "tasks", "workers", "logging_dir", "depends"}
 
 
 def check_executor_options(executor: ExecutorConfig, lines: dict) -> list[str]:
-    """`executor.options` against the __init__ of datatrove's Ray or Slurm executor: a misspelled or mistyped
-    option stops the run here, not when the first phase's executor is built (after the run has started)."""
+    """`executor.options` against what the Ray executor takes, or the __init__ of datatrove's Slurm executor: a
+    misspelled or mistyped option stops the run here, not when the first phase's executor is built (after the run
+    has started)."""
     if executor.type == "local" or not executor.options:
         return []
     if executor.type == "ray":
-        from datatrove.executor.ray import RayPipelineExecutor as cls
+        label = "the ray executor (curate/ray_workers.py)"
+        fields = {name: (annotation, None) for name, annotation in {**RAY_ACTOR_OPTIONS, **RAY_INIT_OPTIONS}.items()}
     else:
-        from datatrove.executor.slurm import SlurmPipelineExecutor as cls
-    fields = {name: (field.annotation, None) for name, field in params_model(cls).model_fields.items()
-              if name not in _EXECUTOR_ARGUMENTS}  # every option optional: curate has defaults (slurm time, ...)
-    if executor.type == "ray":
-        fields.update({name: (annotation, None) for name, annotation in RAY_INIT_OPTIONS.items()})
-    model = create_model(f"{cls.__name__}Options", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
-                         **fields)
+        from datatrove.executor.slurm import SlurmPipelineExecutor
+
+        label = "datatrove's SlurmPipelineExecutor"
+        fields = {name: (field.annotation, None) for name, field in params_model(SlurmPipelineExecutor).model_fields.items()
+                  if name not in _EXECUTOR_ARGUMENTS}  # every option optional: curate has defaults (slurm time, ...)
+    model = create_model(f"{executor.type}ExecutorOptions",
+                         __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields)
     try:
         model.model_validate(executor.options)
     except ValidationError as error:
@@ -193,7 +199,7 @@ def check_executor_options(executor: ExecutorConfig, lines: dict) -> list[str]:
             key = ("executor", "options", *e["loc"])
             path = "executor.options." + ".".join(str(part) for part in e["loc"])
             if e["type"] == "extra_forbidden":
-                message = f"unknown option for datatrove's {cls.__name__}; allowed: {', '.join(sorted(fields))}"
+                message = f"unknown option for {label}; allowed: {', '.join(sorted(fields))}"
             else:
                 message = f"{e['msg']} (got {e.get('input')!r})"
             errors.append(_at(lines, key) + f"{path}: {message}")

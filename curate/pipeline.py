@@ -25,9 +25,9 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.config import (FORMATS, ConfigError, CurateWarning, PipelineConfig, StageConfig, load_pipeline_config,
                            validate_config)
-from curate.executors import make_executor, quiet_logs, ray_cluster
+from curate.executors import make_executor, quiet_logs, worker_pool
 from curate.io.file_readers import FileReader
-from curate.io.input_files import InputError, InputFile, InputPath, reads, resolve_inputs
+from curate.io.input_files import InputError, InputFile, InputPath, default_tasks, reads, resolve_inputs
 from curate.io.manifest import build_manifest, kept_tokenized, nothing_kept, package_versions
 from curate.io.mediawiki_reader import MediaWikiReader
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
@@ -35,13 +35,12 @@ from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
 from curate.io.token_files import TOKENS_DIR
 from curate.io.warc_reader import WarcReader
-from curate.phases import Phase, plan_phases, run_phases
+from curate.phases import Phase, plan_phases, read_progress, run_phases
 from curate.stages import resolve_step_class
 from curate.stages.base import GlobalStage
 from curate.stages.datatrove_step import DatatroveStep
 from curate.stages.limits import LimitedStep
 
-DEFAULT_MAX_TASKS = 16  # default task count: one per input file, at most this many
 WORK_DIR = ".work"  # OUT/.work: GlobalStages' files and spilled documents; deleted when a run completes
 
 
@@ -64,7 +63,9 @@ class RunResult:
 
 @dataclass
 class Progress:
-    """What `run` reports while it runs (the CLI draws it)."""
+    """What `run` reports while it runs (the CLI draws it): the phase running, its completed tasks, and the
+    documents that reached the end of the phase so far, live (`kept`) and rejected. A phase of reduce steps
+    (dedup buckets, clusters, the decontamination index) moves documents through none: its tasks move."""
 
     kept: int = 0
     rejected: int = 0
@@ -73,6 +74,7 @@ class Progress:
     phase: str = ""  # the phase running, when the run has more than one (dedup, decontamination)
     phase_number: int = 1
     phases: int = 1
+    phase_done: bool = False  # the last report of a phase, sent when it has completed
 
 
 class Pipeline:
@@ -223,7 +225,7 @@ class Pipeline:
         output = str(output or self.config.output.path)
         fmt, files = self.resolve_inputs()
         executor_cfg = self.config.executor
-        tasks = tasks or executor_cfg.tasks or max(1, min(len(files), DEFAULT_MAX_TASKS))
+        tasks = tasks or executor_cfg.tasks or default_tasks(files)
         workers = max(1, min(workers or executor_cfg.workers, tasks))
         limit = self.config.input.limit if limit is None else limit
         out = get_datafolder(output)
@@ -242,12 +244,13 @@ class Pipeline:
         _check_same_run(out, resolved, fmt, files, tasks, limit)
         logs = get_datafolder(out.resolve_paths("logs"))
         started = _now()
-        progress = _ProgressPoller(out, phases, on_progress)
+        progress = _ProgressPoller(logs, phases, on_progress)
 
-        def phase_executor(pipeline, tasks, logging_dir, depends):
-            return make_executor(executor_cfg, pipeline, tasks, workers, logging_dir, verbose, depends)
+        # one pool of workers for every phase: each loads its models once
+        with progress, quiet_logs(verbose), worker_pool(executor_cfg, workers, _step_modules(phases)) as pool:
+            def phase_executor(pipeline, tasks, logging_dir, depends):
+                return make_executor(executor_cfg, pipeline, tasks, workers, logging_dir, verbose, depends, pool)
 
-        with progress, ray_cluster(executor_cfg), quiet_logs(verbose):
             runs = run_phases(phases, phase_executor, logs, submit_only=executor_cfg.type == "slurm",
                               on_phase=progress.set_phase)
         already_done = sum(run.already_done for run in runs)
@@ -275,6 +278,17 @@ class Pipeline:
             _remove_folder(self.work_root)
         return RunResult(output, manifest, total_tasks, already_done)
 
+
+
+def _step_modules(phases: list[Phase]) -> list[str]:
+    """The modules of every step of the run (and of the stages they wrap), for the workers to start with."""
+    modules = []
+    for phase in phases:
+        for step in phase.steps:
+            for part in (step, getattr(step, "step", None), getattr(step, "stage", None)):
+                if part is not None and type(part).__module__ not in modules:
+                    modules.append(type(part).__module__)
+    return modules
 
 
 def _stage_summaries(steps: list[PipelineStep], logs, counters: dict[str, dict]) -> dict[str, dict]:
@@ -323,16 +337,19 @@ def make_stage(stage: StageConfig, where: str | None = None) -> PipelineStep:
 
 
 class _ProgressPoller:
-    """Twice a second: the phase running, its completed tasks (completion markers) and the writers' counts of kept
-    and rejected documents (OUT/logs/progress/, written by the ShardWriter of the last phase)."""
+    """Twice a second, and once more when a phase completes: the phase running, its completed tasks (completion
+    markers) and its documents so far (OUT/logs/<phase>/progress/, written by each task: curate/phases.py)."""
 
-    def __init__(self, out, phases: list[Phase], callback):
-        self.out, self.phases, self.callback = out, phases, callback
+    def __init__(self, logs, phases: list[Phase], callback):
+        self.logs, self.phases, self.callback = logs, phases, callback
         self.phase_index = 0
+        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def set_phase(self, index: int, phase: Phase) -> None:
+        if self.callback and index:
+            self._poll(index - 1, done=True)
         self.phase_index = index
 
     def __enter__(self):
@@ -344,26 +361,23 @@ class _ProgressPoller:
         self.stop.set()
         if self.callback:
             self.thread.join()
-            self._poll()
+            self._poll(self.phase_index, done=exc[0] is None)
 
     def _loop(self):
         while not self.stop.wait(0.5):
-            self._poll()
+            self._poll(self.phase_index)
 
-    def _poll(self):
-        phase = self.phases[self.phase_index]
-        progress = Progress(tasks=phase.tasks, phase=phase.name if len(self.phases) > 1 else "",
-                            phase_number=self.phase_index + 1, phases=len(self.phases))
+    def _poll(self, index: int, done: bool = False):
+        phase = self.phases[index]
         try:
-            for path in self.out.glob("logs/progress/*.json"):
-                with self.out.open(path, "rt") as f:
-                    counts = json.load(f)
-                progress.kept += counts.get("kept", 0)
-                progress.rejected += counts.get("rejected", 0)
-            progress.tasks_done = len(self.out.glob(f"logs/{phase.name}/completions/*"))
+            counts = read_progress(self.logs, phase)
         except (OSError, ValueError):
-            return  # a file being rewritten: next poll
-        self.callback(progress)
+            return  # a file being renamed: next poll
+        with self.lock:  # the last report of a phase after its last poll
+            self.callback(Progress(kept=counts["docs"] - counts["rejected"], rejected=counts["rejected"],
+                                   tasks_done=counts["tasks_done"], tasks=phase.tasks,
+                                   phase=phase.name if len(self.phases) > 1 else "", phase_number=index + 1,
+                                   phases=len(self.phases), phase_done=done))
 
 
 def _check_writable(out, output: str, source: str | None) -> None:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline_helpers import REPO, assert_conserved, curate_cli, funnel_counts, shared
+from pipeline_helpers import REPO, assert_conserved, curate_cli, funnel_counts
 
 GUARDS = REPO / "tests" / "guards"
 SHARD_KINDS = ("data", "train", "val", "test", "rejected")

@@ -11,7 +11,9 @@ import pytest
 
 from pipeline_helpers import REPO, assert_conserved, curate_cli, funnel_counts, read_rows, run_pipeline, shared
 
-WEB_STAGES = [{"datatrove.pipeline.extractors.Trafilatura": {"favour_precision": True, "timeout": 5.0}},
+# a 60 s timeout: a wall-clock limit of 5 s drops a different page or two whenever the machine's load differs between
+# the runs compared (seen at load 6-10 on the 2 shared cores); the timeout itself is tested in tests/stages/
+WEB_STAGES = [{"datatrove.pipeline.extractors.Trafilatura": {"favour_precision": True, "timeout": 60.0}},
               {"datatrove.pipeline.filters.GopherRepetitionFilter": {}}]
 
 
@@ -35,7 +37,7 @@ def test_same_kept_documents_with_1_and_2_workers(tmp_path):
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path, page_warcs):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(json.dumps({"input": {"paths": [str(page_warcs)], "format": "warc"}, "stages": WEB_STAGES,
-                                    "output": {"path": str(tmp_path / "killed")}, "executor": {"workers": 2}}))
+                                    "output": {"path": str(tmp_path / "killed")}, "executor": {"workers": 2, "tasks": 5}}))
     command = [sys.executable, "-m", "curate.cli", "run", str(pipeline)]
     process = subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)

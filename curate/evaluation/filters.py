@@ -161,7 +161,7 @@ def run_steps(steps: list, docs: list[Labelled], log=None) -> list[Outcome]:
     """Every step on every document (a rejection is recorded, then cleared, so later steps still measure it)."""
     from datatrove.data import Document
 
-    from curate.stages.base import REASON, REASON_DETAIL, REASON_VALUE, REJECTED_BY
+    from curate.funnel import REASON, REASON_DETAIL, REASON_VALUE, REJECTED_BY
 
     documents = [Document(text=d.text, id=d.id, metadata={**d.metadata, **({"lang": d.lang} if d.lang else {}),
                                                           "source": d.source}) for d in docs]
@@ -293,7 +293,7 @@ def print_tables(result: dict, min_language_docs: int) -> None:
                  f"({pct(g['stages'][stage]['bad_alone'], False).split()[0]:>6})" for g in groups.values()]
         echo(f"  {stage:<14} good / bad: " + "  |  ".join(cells))
     all_rules = groups["all"]["rules"]
-    echo(f"\nper rule, all documents: alone = the rule would drop it; only = no other rule does")
+    echo("\nper rule, all documents: alone = the rule would drop it; only = no other rule does")
     echo(f"  {'rule':<40} {'good alone':>15} {'good only':>10} {'bad alone':>15} {'bad only':>10}")
     for rule, r in all_rules.items():
         echo(f"  {rule:<40} {r['good_alone']['k']:>5} {_short(r['good_alone']):>9} {r['good_only']['k']:>10} "

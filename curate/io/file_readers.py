@@ -1,7 +1,7 @@
 """Folders of files, one document per file: HTML pages (`html`) or plain text (`text`), gzipped or not.
 
 The document id is the file's path relative to the input root. Bytes are decoded with the same rules as WARC
-payloads (curate/io/decoding.py); binary files, undecodable files and empty files are rejected with a reason.
+payloads (curate/decoding.py); binary files, undecodable files and empty files are rejected with a reason.
 datatrove has no reader for this.
 """
 
@@ -10,7 +10,7 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 
-from curate.io.decoding import UndecodableError, decode_bytes, looks_binary
+from curate.decoding import UndecodableError, decode_bytes, looks_binary
 from curate.io.input_files import InputFile
 from curate.io.reader_base import CurateReader, Record
 

@@ -9,6 +9,7 @@ another format are read, or rejected by the reader with a reason, never skipped.
 leaves files out, and the manifest records how many files each path or glob matched.
 """
 
+import math
 from dataclasses import dataclass
 
 import fsspec
@@ -117,3 +118,36 @@ def resolve_inputs(paths: list[str], directory_listing: bool = True) -> tuple[li
             found.append(file)
         matched.append(InputPath(str(raw), kind, len(found), sum(f.size for f in found)))
     return list(files.values()), matched
+
+
+# How a run's input is cut into tasks by default (`executor.tasks` / `--tasks` overrides). A task is the unit of
+# parallelism, of resuming after a kill (a task is redone whole) and of output (each task writes its own shards).
+# So: enough tasks for PARALLEL_TASKS workers on a large input, but none under MIN_TASK_BYTES of input (below that
+# a task costs less than the worker that runs it: a worker loads its models once, 10-15 CPU s for the web pipeline
+# on multilingual pages, and each task writes a shard per split), and none over MAX_TASK_BYTES (the default shard
+# size, output.max_bytes_per_shard), never more tasks than files.
+PARALLEL_TASKS = 16
+# about 600 web pages of member-gzipped WARC, 20-25 CPU s of the web pipeline (measured in issue 18: the 1,032
+# trafilatura-eval pages are 29 MB of WARC and cost 54 CPU s in one worker, of which about 12 s of model loading)
+MIN_TASK_BYTES = 16 * 2**20
+MAX_TASK_BYTES = 256 * 2**20
+
+
+def default_tasks(files: list[InputFile]) -> int:
+    """The task count for `files`, from their bytes (see PARALLEL_TASKS)."""
+    total = sum(file.size for file in files)
+    task_bytes = min(max(total / PARALLEL_TASKS, MIN_TASK_BYTES), MAX_TASK_BYTES)
+    return max(1, min(len(files), math.ceil(total / task_bytes)))
+
+
+def assign_files(files: list[InputFile], tasks: int) -> list[list[InputFile]]:
+    """The files of each of `tasks` tasks, balanced by bytes: largest file first to the task with the fewest bytes
+    so far (ties: the lower task). Deterministic, and each task's files stay in input order."""
+    load = [0] * tasks
+    assigned: list[list[int]] = [[] for _ in range(tasks)]
+    for index in sorted(range(len(files)), key=lambda i: (-files[i].size, i)):
+        task = min(range(tasks), key=lambda t: (load[t], t))
+        assigned[task].append(index)
+        load[task] += max(files[index].size, 1)  # an empty file (or an unknown size) still counts as one
+    return [[files[i] for i in sorted(indices)] for indices in assigned]
+

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401 (pa.compute)
 from datatrove.io import DataFolder
 
-from curate.io.shard_writer import KEPT_KINDS, OUTPUT_KINDS, SPLITS, STATS_KEY
-from curate.stages.base import (BYTES_IN, BYTES_OUT, DOCS_CREATED, DOCS_IN, DOCS_OUT, REJECTED_BYTES, REJECTED_DOCS, REJECTED_TOKENS,
-                               TOKENS_IN, TOKENS_OUT)
+from curate.funnel import (BYTES_IN, BYTES_OUT, CPU_SECONDS, DOCS_CREATED, DOCS_IN, DOCS_OUT, REJECTED_BYTES, REJECTED_DOCS,
+                           REJECTED_TOKENS, SPLITS, TOKENS_IN, TOKENS_OUT)
+from curate.io.shard_writer import KEPT_KINDS, OUTPUT_KINDS, STATS_KEY
 
 SECONDS = "time/seconds"  # time spent inside the step, summed over tasks (datatrove's track_time)
 # `curate tokenize`'s section: token files per tokenizer name, counted in that tokenizer's tokens
@@ -59,7 +59,7 @@ def merged_task_stats(logs: DataFolder) -> list[dict[str, float]]:
 
 
 # steps that move documents between phases or measure tasks: not funnel rows
-_INTERNAL_STEPS = {"spill", "unspill", "resources"}
+_INTERNAL_STEPS = {"spill", "unspill", "resources", "progress"}
 
 
 def step_counters(logs: DataFolder, phases) -> list[tuple[str, dict[str, float]]]:
@@ -94,6 +94,7 @@ def funnel_from_stats(steps: list[tuple[str, dict[str, float]]]) -> list[dict]:
             "tokens_out": int(counters.get(TOKENS_OUT, 0)),
             "rejected": dict(sorted(rejected.items(), key=lambda kv: -kv[1]["docs"])),
             "seconds": round(counters.get(SECONDS, 0.0), 3),
+            "cpu_seconds": round(counters.get(CPU_SECONDS, 0.0), 3),
         }
         if counters.get(DOCS_CREATED):
             entry["docs_created"] = int(counters[DOCS_CREATED])

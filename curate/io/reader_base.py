@@ -14,8 +14,8 @@ import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 
-from curate.io.input_files import InputFile, reads
-from curate.stages.base import FunnelCounting, Rejection
+from curate.io.input_files import InputFile, assign_files, reads
+from curate.funnel import FunnelCounting, Rejection, timed
 
 
 class Record:
@@ -62,7 +62,7 @@ class CurateReader(FunnelCounting, BaseReader):
         if data:
             yield from data
         emitted = 0
-        for file in self.files[rank::world_size]:
+        for file in assign_files(self.files, world_size)[rank]:
             self.stat_update("input_files")
             records = self.read_file(file) if not self._wrong_format(file) else iter([self.failed(
                 file, 0, "wrong_format", f"the name says {file.format}, this pipeline reads {self.name}; leave it out "
@@ -70,7 +70,7 @@ class CurateReader(FunnelCounting, BaseReader):
             index = 0
             while self.limit == -1 or emitted < self.limit:
                 try:
-                    with self.track_time():
+                    with timed(self):
                         record = next(records, None)
                 except Exception as error:  # a reader bug or an unforeseen format error: reject, go on
                     record = self.failed(file, f"error{index}", "read_error", f"{type(error).__name__}: {error}")

@@ -16,7 +16,7 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 
-from curate.io.decoding import UndecodableError, decode_utf8, looks_binary_lines
+from curate.decoding import UndecodableError, decode_utf8, looks_binary_lines
 from curate.io.input_files import InputFile
 from curate.io.reader_base import CurateReader, Record
 from curate.io.schema import RESERVED_INPUT_FIELDS

@@ -16,7 +16,6 @@ that does not fit its column (ours go to `extra_metadata`).
 import json
 import math
 import re
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -25,8 +24,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
+from curate.funnel import SPLITS, doc_size, is_rejected, timed
 from curate.io.schema import CORE_COLUMNS, EXTRA_COLUMN, build_schema
-from curate.stages.base import doc_size, is_rejected
 
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 STATS_KEY = "curate.stats"  # the footer's key-value metadata key of a shard's statistics (JSON)
@@ -111,7 +110,6 @@ class ShardSink:
                 "columns": columns}
 
 
-SPLITS = ("train", "val", "test")
 KEPT_KINDS = ("data", *SPLITS)  # kept documents: OUT/data/, or OUT/train|val|test/ after a split
 OUTPUT_KINDS = (*KEPT_KINDS, "rejected")  # the shard folders of OUT/
 
@@ -124,12 +122,11 @@ class ShardWriter(PipelineStep):
     type = "💽 - WRITER"
 
     def __init__(self, output_folder: DataFolderLike, columns: dict[str, pa.DataType], max_rows_per_shard: int = 100_000,
-                 max_bytes_per_shard: int = 256 * 2**20, compression: str = "zstd", progress_every_s: float = 1.0):
+                 max_bytes_per_shard: int = 256 * 2**20, compression: str = "zstd"):
         super().__init__()
         self.output_folder = get_datafolder(output_folder)
         self.declared = dict(columns)
         self.max_rows, self.max_bytes, self.compression = max_rows_per_shard, max_bytes_per_shard, compression
-        self.progress_every_s = progress_every_s
 
     def _sink(self, sinks: dict, kind: str, rank: int) -> ShardSink:
         if kind not in sinks:
@@ -148,22 +145,16 @@ class ShardWriter(PipelineStep):
                     self.output_folder.rm(stale)
         sinks: dict[str, ShardSink] = {}
         self._sink(sinks, "rejected", rank)
-        counts = {"kept": 0, "rejected": 0}
-        last_report = 0.0
         try:
             for doc in data:
                 kind = "rejected" if is_rejected(doc) else _kept_folder(doc)
                 size = doc_size(doc)
-                with self.track_time():
+                with timed(self):
                     sink = self._sink(sinks, kind, rank)
                     sink.add(document_row(doc, sink.schema), size.bytes)
-                counts["rejected" if kind == "rejected" else "kept"] += 1
                 self.stat_update(f"written/{kind}_docs")
                 self.stat_update(f"written/{kind}_bytes", value=size.bytes)
                 self.stat_update(f"written/{kind}_tokens", value=size.tokens)
-                if time.monotonic() - last_report > self.progress_every_s:
-                    last_report = time.monotonic()
-                    self._report_progress(rank, counts)
                 yield doc
             if "data" not in sinks and not any(kind in sinks for kind in SPLITS):
                 self._sink(sinks, "data", rank)  # a run that kept nothing still has its data/ folder
@@ -174,11 +165,6 @@ class ShardWriter(PipelineStep):
                 if sink.writer is not None:
                     sink.writer.close()
                     sink.handle.close()
-        self._report_progress(rank, counts)
-
-    def _report_progress(self, rank: int, counts: dict) -> None:
-        with self.output_folder.open(f"logs/progress/{rank:05d}.json", "wt") as f:
-            json.dump(counts, f)
 
 
 def _kept_folder(doc: Document) -> str:

@@ -22,7 +22,7 @@ import pyarrow as pa
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeadersParser
 
-from curate.io.decoding import UndecodableError, decode_bytes, looks_binary
+from curate.decoding import UndecodableError, decode_bytes, looks_binary
 from curate.io.input_files import InputFile
 from curate.io.reader_base import CurateReader, Record
 

@@ -31,6 +31,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.dedup.lsh import atomic_write, save_npy
 from curate.dedup.shingles import UNITS, shingle_hashes, sorted_distinct, tokens
+from curate.funnel import timed
 from curate.stages.base import GlobalStage, Observer, Rejection
 
 EVAL_SPLITS = ("val", "test")
@@ -85,7 +86,7 @@ class BuildIndex(PipelineStep):
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         work = Path(self.stage.work_dir)
         summary = {}
-        with self.track_time():
+        with timed(self):
             for split in EVAL_SPLITS:
                 parts, counts = [], {"items": 0, "short_items": 0}
                 for task in range(self.observe_tasks):

@@ -23,6 +23,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.dedup.clusters import CLUSTERS, SUCCESS, DecisionLookup, build_clusters, read_summary
 from curate.dedup.lsh import PhaseError, find_candidate_pairs, split_bands
+from curate.funnel import timed
 from curate.stages.base import GlobalStage, Rejection
 
 
@@ -38,7 +39,7 @@ class CandidatePairs(PipelineStep):
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         bands = split_bands(self.params.bands, world_size)[rank]
-        with self.track_time():
+        with timed(self):
             path = find_candidate_pairs(self.work_dir, self.params, bands, expected_tasks=self.observe_tasks)
         self.stat_update("candidate_pairs_in_bands", value=len(np.load(path, mmap_mode="r")))
         yield from ()
@@ -58,7 +59,7 @@ class Clusters(PipelineStep):
         self.mode = mode
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        with self.track_time():
+        with timed(self):
             summary = build_clusters(self.work_dir, self.params, expected_tasks=self.observe_tasks, texts=self.texts,
                                      threshold=self.threshold, signature_threshold=self.signature_threshold)
         for key in ("candidate_pairs", "rejected_by_verification", "rejected_by_signature", "clusters",

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from curate.stages.nlp_imports import without_deep_learning
 from curate.stages.spacy_chunks import ChunkTokenizer, Tokens, spacy_tokens
 
 # Scripts that do not separate words with spaces: without a real tokenizer, no word-based rule can be measured.
@@ -116,6 +117,10 @@ class WordSplitter:
         self._load()
 
     def _load(self) -> None:
+        with without_deep_learning():  # spaCy's thinc would import torch (seconds, unused): nlp_imports.py
+            self._load_tokenizer()
+
+    def _load_tokenizer(self) -> None:
         from datatrove.utils.word_tokenizers import SpaCyTokenizer, WhitespaceTokenizer, load_word_tokenizer
 
         if self.lang == "zh":

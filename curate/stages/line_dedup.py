@@ -32,7 +32,8 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.dedup.lines import (FREQUENT, SEPARATORS, UNITS, UnitCounter, count_partition, load_frequent, repeated_mask,
                                 split_units, unit_hashes)
-from curate.stages.base import GlobalStage, Observer, Rejection, count_tokens
+from curate.funnel import count_tokens
+from curate.stages.base import GlobalStage, Observer, Rejection
 
 DEFAULT_MAX_PARTITIONS = 64
 

@@ -26,7 +26,6 @@ from datatrove.data import Document
 from curate.dedup.lsh import LSHParams, SignatureWriter, catch_probability
 from curate.dedup.minhash import SCHEMES
 from curate.dedup.shingles import UNITS
-from curate.io.spill import SpillTexts
 from curate.stages.base import Observer
 from curate.stages.dedup_phases import DedupStage
 
@@ -98,7 +97,7 @@ class MinhashDedup(DedupStage):
         if self.verify == "signature":
             return {"signature_threshold": self.threshold}
         if self.verify == "exact":
-            return {"texts": SpillTexts(self.spill_dir), "threshold": self.threshold}
+            return {"texts": self.spill_texts, "threshold": self.threshold}
         return {}
 
     def summary(self, counters: dict) -> dict:

@@ -22,7 +22,7 @@ from typing import Literal
 import pyarrow as pa
 from datatrove.data import Document
 
-from curate.io.shard_writer import SPLITS  # the writer routes documents to these folders
+from curate.funnel import SPLITS  # the writer routes documents to these folders
 from curate.stages.base import CurateStep, Rejection
 from curate.stages.urls import registered_domain
 

@@ -93,16 +93,18 @@ def test_junk_text_and_empty_pages_in_jsonl(tmp_path):
     assert rows["good"].get("reason") is None
 
 
-def test_timeout_rejects_the_page_and_the_worker_restarts(tmp_path):
-    """A page slower than the limit is rejected `extract_timeout`; the pages after it are still extracted."""
+def test_timeout_rejects_the_page_and_the_pages_after_it_are_extracted(tmp_path):
+    """A page slower than the limit is stopped at the limit and rejected `extract_timeout`; the pages after it are
+    still extracted, in the same process."""
     paragraph = b"<div><p>" + b"Words in a paragraph of a slow page, with <b>markup</b> and <a href='#'>links</a>. " * 8 + b"</p></div>\n"
     slow = b"<html><body>" + paragraph * (4_000_000 // len(paragraph)) + b"</body></html>"  # ~4 MB: seconds of work
     pages = {"a_slow.html": slow, "b_after.html": _page(GOOD_PAGES[3]), "c_after.html": _page(GOOD_PAGES[4])}
-    rows, result, seconds = _run(tmp_path, _pack(pages, tmp_path), timeout=1.0)
-    assert rows["a_slow.html"]["reason"] == "extract_timeout" and rows["a_slow.html"]["reason_value"] == 1.0
+    # 3 s: the slow page takes 12 s here, a normal one 0.1-0.5 s even on a loaded 2-core machine
+    rows, result, seconds = _run(tmp_path, _pack(pages, tmp_path), timeout=3.0)
+    assert rows["a_slow.html"]["reason"] == "extract_timeout" and rows["a_slow.html"]["reason_value"] == 3.0
     assert rows["b_after.html"].get("reason") is None and rows["c_after.html"].get("reason") is None
     extract = next(step for step in result.manifest["funnel"] if step["step"] == "extract")
-    assert extract["counters"]["worker_restarts"] == 1
+    assert extract["counters"]["timeouts"] == 1
     assert seconds < 60
 
 

@@ -133,7 +133,7 @@ def test_fineweb_short_lines_are_counted_on_the_page_not_on_c4s_leftovers():
     """A web page's visible text, menus included: its menu lines are what FineWeb's short-line rule is for, but
     C4's line rule removed them before FineWeb measured; measured on the page, the rule fires."""
     from curate.evaluation.corpora import html_paragraphs
-    from curate.io.decoding import decode_bytes
+    from curate.decoding import decode_bytes
 
     page = shared("extraction", "trafilatura-eval", "eval", "0af99c85f22b451a93a75bbf99ac412e.html.gz")
     html, _, _ = decode_bytes(gzip.decompress(page.read_bytes()), html=True)

@@ -1,6 +1,7 @@
 """Bytes to text: the declared charset, then UTF-8, then detection; and a sniff for binary payloads.
 
-Shared by the WARC reader and the folder readers, so every input gets the same rules.
+Shared by the WARC reader, the folder readers and the extract stage (bytes from a datatrove reader), so every
+input gets the same rules. A leaf module: it imports nothing of curate.
 """
 
 import codecs
