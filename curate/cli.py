@@ -241,6 +241,69 @@ def validate(pipeline_file, inputs, fmt, output, sets):
 
 
 @cli.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, help="As `curate run --input`.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="As `curate run --format`.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.option("--fraction", default=0.005, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Share of the input the larger sample reads (raised to reach --min-docs).")
+@click.option("--min-docs", default=300, show_default=True, type=click.IntRange(min=10),
+              help="Documents the larger sample reads at least.")
+@click.option("--seed", default=0, show_default=True, help="Which files and records are sampled.")
+@click.option("--workers", type=click.IntRange(min=1), help="Workers of the samples and of the run forecast "
+              "(default: executor.workers).")
+@click.option("--nodes", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Also recommend and forecast for a cluster of this many nodes...")
+@click.option("--cpus-per-node", type=click.IntRange(min=1), help="...with this many CPUs (default: this machine's)...")
+@click.option("--ram-gb", type=click.FloatRange(min=0.5), help="...and this much memory each (default: this machine's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
+def plan(pipeline_file, inputs, fmt, sets, fraction, min_docs, seed, workers, nodes, cpus_per_node, ram_gb, as_json):
+    """Forecast a run of PIPELINE_FILE before it: wall time, peak memory per phase, work and output disk, kept
+    documents and tokens per split, and the tasks and workers to use, here and on a cluster. Runs the pipeline on
+    two seeded samples of the input (nested, the larger at least --min-docs documents) and extrapolates."""
+    from curate.config import ConfigError
+    from curate.plan import plan as make_plan
+
+    pipeline = _load(pipeline_file, inputs, sets, fmt)
+    try:
+        result = make_plan(pipeline, fraction=fraction, min_docs=min_docs, seed=seed, workers=workers, nodes=nodes,
+                           cpus_per_node=cpus_per_node, ram_gb=ram_gb, log=lambda line: err.print(line))
+    except ConfigError as error:
+        raise ConfigExit(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    _print_plan(result)
+
+
+def _print_plan(result: dict) -> None:
+    from rich.table import Table
+
+    mb = 2**20
+    out.print(f"input: {result['input']['bytes'] / mb:,.1f} MB, about {result['input']['docs']:,} documents")
+    out.print(f"here, {result['workers']} workers: about {result['wall_seconds']:,.0f} s "
+              f"({result['fixed_seconds']:,.0f} s of it fixed: start-up, models)")
+    table = Table("phase", "tasks", "wall s", "s per 1k docs", "peak RSS MB", "grows with input")
+    for p in result["phases"]:
+        table.add_row(p["name"], str(p["tasks"]), f"{p['wall_seconds']:,.1f}", f"{p['seconds_per_1k_docs']:.2f}",
+                      f"{p['peak_rss_mb']:,.0f}", "yes" if p["rss_grows_with_input"] else "")
+    out.print(table)
+    disk = result["disk_bytes"]
+    out.print(f"disk: work {disk['work'] / mb:,.1f} MB (deleted at the end), output {disk['output'] / mb:,.1f} MB")
+    kinds = ", ".join(f"{kind} {v['docs']:,} docs / {v['tokens']:,} tokens" for kind, v in result["output"].items())
+    out.print(f"output: {kinds}")
+    dedup = result["dedup_removed_share"]
+    out.print(f"dedup removes {dedup['forecast']:.1%} of the documents (samples: "
+              f"{', '.join(f'{d:.1%}' for d in dedup['samples'])}; extrapolated to the whole input)")
+    r = result["recommend"]
+    out.print(f"recommended: {r['nodes']} node(s), --workers {r['workers']}, --tasks {r['tasks']}: about "
+              f"{r['wall_seconds']:,.0f} s")
+    for key in ("note", "warning"):
+        if key in r:
+            err.print(f"{key}: {r[key]}")
+
+
+@cli.command()
 @click.argument("output", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(output, as_json):

@@ -49,6 +49,9 @@ class InputConfig(_Strict):
     id_key: str = "id"
     columns: dict[str, str] = Field(default_factory=dict, description="input fields to keep as typed columns")
     limit: int = Field(-1, description="read at most this many documents per task (-1: all)")
+    sample: float | None = Field(None, gt=0, le=1, description="read this seeded share of the records (a quick "
+                                 "trial; `curate plan` samples this way); the others are counted, not read")
+    sample_seed: int = Field(0, description="the seed of input.sample: another seed, another share")
 
     @field_validator("paths", mode="before")
     @classmethod

@@ -151,9 +151,11 @@ class PhaseRun:
 
 
 def run_phases(phases: list[Phase], make_executor: ExecutorFactory, logs: DataFolder, submit_only: bool = False,
-               on_phase: Callable[[int, Phase], None] | None = None) -> list[PhaseRun]:
+               on_phase: Callable[[int, Phase], None] | None = None,
+               after_phase: Callable[[Phase], None] | None = None) -> list[PhaseRun]:
     """Run the phases in order (or, `submit_only`, hand the whole chain to the executor of the last phase, which
-    submits its dependencies first: Slurm). Raises PhaseFailed naming the first phase that did not complete."""
+    submits its dependencies first: Slurm). Raises PhaseFailed naming the first phase that did not complete.
+    `after_phase(phase)`: called when a phase this call ran has completed all its tasks."""
     runs: list[PhaseRun] = []
     previous = None
     for phase in phases:
@@ -175,7 +177,33 @@ def run_phases(phases: list[Phase], make_executor: ExecutorFactory, logs: DataFo
         if incomplete:
             raise PhaseFailed(f"phase {run.phase.name}: task(s) {incomplete[:10]} did not complete (see "
                               f"{logs.resolve_paths(run.phase.name)}/logs/); re-run the same command to resume")
+        if after_phase and run.already_done < run.phase.tasks:
+            after_phase(run.phase)
     return runs
+
+
+DISK_FILE = "disk.json"  # OUT/logs/<phase>/disk.json: the work folder's and the output's bytes when the phase ended
+
+
+def record_disk(logs: DataFolder, phase: Phase, folders: dict[str, str]) -> None:
+    """Bytes under each of `folders` (name -> path, any fsspec URL; a missing folder is 0) as the phase ends, a
+    folder inside another (OUT/.work in OUT) not counted in the outer one: the work folder holds every spill and
+    stage file written so far (nothing is deleted before the run ends), so the largest value over the phases is the
+    run's peak work disk."""
+    sizes, paths = {}, {}
+    for name, path in folders.items():
+        try:
+            folder = get_datafolder(path)
+            paths[name] = folder.path.rstrip("/")
+            sizes[name] = int(folder.fs.du(folder.path, total=True)) if path and folder.isdir("") else 0
+        except OSError:
+            sizes[name] = None
+    for outer, outer_path in paths.items():
+        for inner, inner_path in paths.items():
+            if inner != outer and inner_path.startswith(outer_path + "/") and sizes[outer] and sizes[inner]:
+                sizes[outer] -= sizes[inner]
+    with logs.open(f"{phase.name}/{DISK_FILE}", "wt") as f:
+        json.dump(sizes, f)
 
 
 def phase_resources(logs: DataFolder, phase: Phase) -> dict:
@@ -184,9 +212,13 @@ def phase_resources(logs: DataFolder, phase: Phase) -> dict:
     for path in sorted(logs.glob(f"{phase.name}/resources/*.json")):
         with logs.open(path, "rt") as f:
             records.append(json.load(f))
+    disk = {}
+    if logs.isfile(f"{phase.name}/{DISK_FILE}"):
+        with logs.open(f"{phase.name}/{DISK_FILE}", "rt") as f:
+            disk = {f"{name}_bytes": value for name, value in json.load(f).items()}
     if not records:
-        return {"name": phase.name, "tasks": phase.tasks}
+        return {"name": phase.name, "tasks": phase.tasks, **disk}
     return {"name": phase.name, "tasks": phase.tasks,
             "wall_seconds": round(max(r["finished"] for r in records) - min(r["started"] for r in records), 3),
             "task_seconds": round(sum(r["finished"] - r["started"] for r in records), 3),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in records)}
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in records), **disk}

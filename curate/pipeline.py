@@ -30,12 +30,13 @@ from curate.io.file_readers import FileReader
 from curate.io.input_files import InputError, InputFile, InputPath, default_tasks, reads, resolve_inputs
 from curate.io.manifest import build_manifest, kept_tokenized, nothing_kept, package_versions
 from curate.io.mediawiki_reader import MediaWikiReader
+from curate.io.reader_base import RecordSample
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
 from curate.io.token_files import TOKENS_DIR
 from curate.io.warc_reader import WarcReader
-from curate.phases import Phase, plan_phases, read_progress, run_phases
+from curate.phases import Phase, plan_phases, read_progress, record_disk, run_phases
 from curate.stages import resolve_step_class
 from curate.stages.base import GlobalStage
 from curate.stages.datatrove_step import DatatroveStep
@@ -135,22 +136,30 @@ class Pipeline:
                       f"reading them as {fits[0]} (--format {configured} reads them as {configured})")
         return fits[0]
 
-    def make_reader(self, fmt: str, files: list[InputFile], limit: int) -> PipelineStep:
+    def make_reader(self, fmt: str, files: list[InputFile], limit: int, sampled: bool = True) -> PipelineStep:
+        """The reader of `fmt`; with `input.sample`, reading that share of the records (not when `sampled` is off:
+        `count_records`)."""
         cfg = self.config.input
         columns = {name: parse_type(t) for name, t in cfg.columns.items()}
-        check = not self.format_forced  # --format: every file is read in that format, whatever its name says
+        common = {"limit": limit, "check_suffixes": not self.format_forced,  # --format: read whatever the names say
+                  "sample": RecordSample(cfg.sample, cfg.sample_seed) if cfg.sample is not None and sampled else None}
         if fmt == "warc":
-            return WarcReader(files, limit=limit, check_suffixes=check)
+            return WarcReader(files, **common)
         if fmt in ("html", "text"):
-            return FileReader(files, kind=fmt, limit=limit, check_suffixes=check)
+            return FileReader(files, kind=fmt, **common)
         if fmt == "mediawiki":
-            return MediaWikiReader(files, limit=limit, check_suffixes=check)
+            return MediaWikiReader(files, **common)
         reader_cls = {"jsonl": JsonlReader, "parquet": ParquetReader, "hf": HuggingFaceReader}[fmt]
         if fmt == "parquet" and not cfg.columns and files:
             exclude = {cfg.text_key, cfg.id_key, "url", "metadata", *RESERVED_INPUT_FIELDS}
-            columns = _parquet_columns([f for f in files if not check or reads(fmt, f.format or fmt)], exclude=exclude)
-        return reader_cls(files, limit=limit, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns,
-                          check_suffixes=check)
+            columns = _parquet_columns([f for f in files if self.format_forced or reads(fmt, f.format or fmt)],
+                                       exclude=exclude)
+        return reader_cls(files, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns, **common)
+
+    def count_records(self, fmt: str, files: list[InputFile]) -> int:
+        """How many records `files` hold (documents and unreadable records alike): the reader alone, no stage."""
+        reader = self.make_reader(fmt, files, limit=-1, sampled=False)
+        return sum(1 for _ in reader.run())
 
     def make_stages(self) -> list[PipelineStep]:
         steps, seen = [], {}
@@ -251,8 +260,11 @@ class Pipeline:
             def phase_executor(pipeline, tasks, logging_dir, depends):
                 return make_executor(executor_cfg, pipeline, tasks, workers, logging_dir, verbose, depends, pool)
 
+            def after_phase(phase):  # the disk a phase leaves behind: `curate plan` forecasts it
+                record_disk(logs, phase, {"work": self.work_root, "output": out.resolve_paths("")})
+
             runs = run_phases(phases, phase_executor, logs, submit_only=executor_cfg.type == "slurm",
-                              on_phase=progress.set_phase)
+                              on_phase=progress.set_phase, after_phase=after_phase)
         already_done = sum(run.already_done for run in runs)
         total_tasks = sum(phase.tasks for phase in phases)
         if executor_cfg.type == "slurm" and already_done < total_tasks:

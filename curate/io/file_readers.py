@@ -19,8 +19,8 @@ class FileReader(CurateReader):
     """`kind`: "html" or "text". Columns: `charset`, `decode_errors`."""
 
     def __init__(self, files: list[InputFile], kind: str = "text", limit: int = -1, max_file_bytes: int = 50_000_000,
-                 check_suffixes: bool = True):
-        super().__init__(files, limit=limit, check_suffixes=check_suffixes)
+                 check_suffixes: bool = True, sample=None):
+        super().__init__(files, limit=limit, check_suffixes=check_suffixes, sample=sample)
         self.kind = kind
         self.name = kind
         self.max_file_bytes = max_file_bytes

@@ -29,8 +29,8 @@ class MediaWikiReader(CurateReader):
     name = "mediawiki"
 
     def __init__(self, files: list[InputFile], limit: int = -1, namespaces: tuple[int, ...] = (0,),
-                 check_suffixes: bool = True):
-        super().__init__(files, limit=limit, check_suffixes=check_suffixes)
+                 check_suffixes: bool = True, sample=None):
+        super().__init__(files, limit=limit, check_suffixes=check_suffixes, sample=sample)
         self.namespaces = frozenset(namespaces)
 
     def columns(self) -> dict[str, pa.DataType]:

@@ -8,6 +8,7 @@ the failure, and the run goes on with the next file.
 """
 
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
@@ -27,6 +28,23 @@ class Record:
         self.doc, self.rejection = doc, rejection
 
 
+@dataclass(frozen=True)
+class RecordSample:
+    """A seeded share of the records (`input.sample`, `curate plan`): record `index` of a file is read when a hash of
+    (seed, the file's source name, index) falls under `rate`. The same records on every machine and task count, and
+    nested: every record a smaller rate reads, a larger rate (same seed) reads too. The other records are counted
+    (`records_not_sampled`) and are not documents of the run: read = kept + rejected holds for the sample."""
+
+    rate: float
+    seed: int = 0
+
+    def keeps(self, source: str, index: int) -> bool:
+        import xxhash
+
+        return xxhash.xxh3_64_intdigest(f"{self.seed}\0{source}\0{index}".encode("utf-8", "surrogatepass")) < \
+            self.rate * 2.0**64
+
+
 class CurateReader(FunnelCounting, BaseReader):
     """Subclasses set `name` (their input format), implement `read_file(file) -> Iterator[Record]` and declare
     `columns()`. A file whose name says another format (`x.jsonl` given to the text reader) is rejected whole as
@@ -35,10 +53,11 @@ class CurateReader(FunnelCounting, BaseReader):
     type = "📖 - READER"
 
     def __init__(self, files: list[InputFile], limit: int = -1, text_key: str = "text", id_key: str = "id",
-                 check_suffixes: bool = True):
+                 check_suffixes: bool = True, sample: RecordSample | None = None):
         super().__init__(limit=limit, text_key=text_key, id_key=id_key)
         self.files = list(files)
         self.check_suffixes = check_suffixes
+        self.sample = sample
 
     def columns(self) -> dict[str, pa.DataType]:
         return {}
@@ -78,6 +97,9 @@ class CurateReader(FunnelCounting, BaseReader):
                 if record is None:
                     break
                 index += 1
+                if self.sample is not None and not self.sample.keeps(file.source, index - 1):
+                    self.stat_update("records_not_sampled")
+                    continue
                 emitted += 1
                 size = self.count_in(record.doc)
                 if record.rejection is not None:

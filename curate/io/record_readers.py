@@ -24,8 +24,9 @@ from curate.io.schema import RESERVED_INPUT_FIELDS
 
 class _FieldRecords(CurateReader):
     def __init__(self, files, limit=-1, text_key="text", id_key="id", columns: dict[str, pa.DataType] | None = None,
-                 check_suffixes: bool = True):
-        super().__init__(files, limit=limit, text_key=text_key, id_key=id_key, check_suffixes=check_suffixes)
+                 check_suffixes: bool = True, sample=None):
+        super().__init__(files, limit=limit, text_key=text_key, id_key=id_key, check_suffixes=check_suffixes,
+                         sample=sample)
         self._columns = dict(columns or {})
 
     def columns(self) -> dict[str, pa.DataType]:

@@ -41,8 +41,8 @@ class WarcReader(CurateReader):
     name = "warc"
 
     def __init__(self, files: list[InputFile], limit: int = -1, max_record_bytes: int = 50_000_000,
-                 check_suffixes: bool = True):
-        super().__init__(files, limit=limit, check_suffixes=check_suffixes)
+                 check_suffixes: bool = True, sample=None):
+        super().__init__(files, limit=limit, check_suffixes=check_suffixes, sample=sample)
         self.max_record_bytes = max_record_bytes
 
     def columns(self) -> dict[str, pa.DataType]:
