@@ -42,8 +42,9 @@ def junk_share(text: str) -> float:
 
 # The Wayback Machine serves an archived page with its own toolbar (capture calendar, "N captures", the crawl's
 # description: "Organization: Internet Archive ... Collection: Live Web Proxy Crawls") between these two comments.
-# That is the archive's text, not the page's: trafilatura took it as the main text of 13 of the 90 Wayback captures
-# in warc/chatnoir-copycat (all of some pages: an astronomy club's photo page came out as the crawl's description).
+# That is the archive's text, not the page's: trafilatura took all or part of it as the main text of 13 of the 91
+# Wayback captures of pages other than Wikipedia articles in warc/chatnoir-copycat (an astronomy club's photo page
+# came out as the crawl's description).
 WAYBACK_TOOLBAR = re.compile(r"<!-- BEGIN WAYBACK TOOLBAR INSERT -->.*?<!-- END WAYBACK TOOLBAR INSERT -->", re.S)
 
 

@@ -148,8 +148,8 @@ def test_eval_extraction_on_a_subset(tmp_path):
 
 
 # Wayback Machine captures (warc/chatnoir-copycat): the archive's toolbar, inserted into every page between two
-# comments, holds its own text (capture calendar, "N captures", the crawl's description). trafilatura took it as
-# the main text of 13 of the 90 captures; without it, the page's own text comes out.
+# comments, holds its own text (capture calendar, "N captures", the crawl's description). trafilatura took all or
+# part of it as the main text of 13 of the 91 non-Wikipedia captures; without it, the page's own text comes out.
 WAYBACK = ("warc", "chatnoir-copycat", "case-studies", "relevance-label-transfer", "src", "test", "resources",
            "sample-input", "snapshot-wayback-topic-02.warc.gz")
 WAYBACK_PAGES = {"evansvilleastro.org/eventphotos.htm": "Hale-Bopp",  # a page's own text, expected in its extract
