@@ -5,7 +5,8 @@
     curate eval filters --data out/filters_devset.jsonl
 
 One JSON object a line: `id`, `text`, `label` (good | bad), `source`, `lang` (the language the source says; null
-where it does not say), `half` (tune | holdout). The file is the same on every machine: every choice below is a
+where it does not say), `half` (tune | holdout), and `url` where the page has one (the copycat captures, the
+trafilatura-eval pages), so that a pipeline's `url_filter` sees it. The file is the same on every machine: every choice below is a
 pure function of the data and fixed seeds.
 
 Known-good (label good), only the `dev` half of curate.evaluation.corpora (the ablation's `neutral` half is never
@@ -17,7 +18,12 @@ read, so no document here is in its evaluation text):
                   75 languages
 Known-bad (label bad):
   - copycat       the Wayback captures of hotel, casino and spam pages in warc/chatnoir-copycat (relevance-label-
-                  transfer sample input), main text extracted as pipelines/web.yaml's `extract` does. Captures of
+                  transfer sample input), main text extracted as pipelines/web.yaml's `extract` does (which drops
+                  the Wayback Machine's toolbar). What they are: ClueWeb09 pages judged for the TREC 2009 Web
+                  Track's topics 1 ("obama family tree": Wayback CDX listings of the pages) and 2 ("french lick
+                  resort and casino": casino directories, the resort's own pages, hotel and tourism listings, a golf
+                  blog, press releases), each record naming its `trec_target_id`: chosen for a topic, not for
+                  being spam, so some are ordinary commercial prose (README, `curate eval filters`). Captures of
                   en.wikipedia.org articles are left out: they are encyclopedic text, not the spam and listing pages
                   this source stands for, and labelling them bad would count a filter that keeps good text as
                   wrong. Identical texts (the same page captured twice) are kept once.
@@ -74,8 +80,9 @@ def half(doc_id: str) -> str:
     return ("tune", "holdout")[hashlib.sha1(f"{HALF_SALT}:{doc_id}".encode()).digest()[0] & 1]
 
 
-def record(doc_id: str, text: str, label: str, source: str, lang: str | None) -> dict:
-    return {"id": doc_id, "text": text, "label": label, "source": source, "lang": lang, "half": half(doc_id)}
+def record(doc_id: str, text: str, label: str, source: str, lang: str | None, url: str | None = None) -> dict:
+    row = {"id": doc_id, "text": text, "label": label, "source": source, "lang": lang, "half": half(doc_id)}
+    return {**row, "url": url} if url else row
 
 
 # ---- known-good -----------------------------------------------------------------------------------------------
@@ -106,7 +113,7 @@ def copycat_docs(data: Path) -> list[dict]:
         if not text or text in seen:
             continue
         seen.add(text)
-        docs.append(record(f"copycat/{url}", text, "bad", "copycat", None))
+        docs.append(record(f"copycat/{url}", text, "bad", "copycat", None, url))
     return docs
 
 
@@ -180,7 +187,7 @@ def trafilatura_boilerplate(data: Path) -> list[dict]:
         norm = _normalised(text)
         if any(_normalised(snippet) in norm for snippet in entry.get("with") or []):
             continue  # main text the extraction missed: not boilerplate
-        docs.append(record(f"boilerplate/trafilatura/{entry['file']}", text, "bad", "boilerplate", None))
+        docs.append(record(f"boilerplate/trafilatura/{entry['file']}", text, "bad", "boilerplate", None, url))
         if len(docs) == MAX_TRAFILATURA_BOILERPLATE:
             break
     return docs

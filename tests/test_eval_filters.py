@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from curate.cli import cli
 from curate.evaluation.filters import wilson
-from pipeline_helpers import read_rows, run_pipeline, shared
+from pipeline_helpers import REPO, SHARED, read_rows, run_pipeline, shared
 
 
 def lingua_paragraph(lang: str, start: int, lines: int = 25) -> str:
@@ -99,3 +99,30 @@ def test_report_section(tmp_path):
     assert code == 0, output
     page = build_report(tmp_path / "out").read_text()
     assert 'id="filters"' in page and "id=filters-table" in page and "quality: gopher_dup_line_frac" in page
+
+
+# The development set's copycat records (benchmarks/filters_devset.py: Wayback captures of casino and hotel pages)
+# carry their URL, so a pipeline's url_filter is measured by eval filters; their text is the page's, not the
+# Wayback Machine's toolbar. A user's list of two casino directories blocks exactly their captures.
+def test_devset_pages_carry_their_url_to_url_filter(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from filters_devset import copycat_docs
+
+    records = copycat_docs(SHARED)
+    assert len(records) == 104
+    assert all(r["url"] and r["id"] == f"copycat/{r['url']}" for r in records)
+    assert not [r["id"] for r in records if "Internet Archive" in r["text"] or "Kenji Nagahashi" in r["text"]]
+    data = tmp_path / "set.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    (tmp_path / "block.txt").write_text("casinocity.com\nuscasinofinder.com\n")
+    (tmp_path / "p.yaml").write_text(json.dumps({"input": {"format": "jsonl", "paths": [str(data)]},
+                                                 "stages": [{"url_filter": {"block_lists": [str(tmp_path / "block.txt")]}}],
+                                                 "output": {"path": str(tmp_path / "out")}}))  # JSON is YAML
+    code, output = run("--data", data, "--pipeline", tmp_path / "p.yaml", "--json")
+    assert code == 0, output
+    result = json.loads(output[output.index("{"):output.rindex("}") + 1])
+    blocked = {r["id"] for r in records} - {r["id"] for r in result["bad_kept"]}
+    expected = {r["id"] for r in records if "casinocity.com" in r["url"] or "uscasinofinder.com" in r["url"]}
+    assert blocked == expected and len(expected) >= 10

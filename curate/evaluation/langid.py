@@ -275,9 +275,9 @@ def print_report(report: dict) -> None:
         click.echo(f"{name:>9}: {s['mean_supported']:.2f}% on the {n} (even half {s['mean_supported_even']:.2f}%, "
                    f"odd half {s['mean_supported_odd']:.2f}%), {rates['per_cpu_second']:,.0f} sentences per "
                    f"CPU-second ({rates['per_wall_second']:,.0f}/s wall)")
-    click.echo(f"ours: lingua consulted on {report['ours_calls'].get('lingua', 0):,} of "
-               f"{report['ours_calls'].get('fasttext', 0):,} texts ({report['ours_calls'].get('lingua_all', 0):,} "
-               "with every language)")
+    click.echo(f"ours: lingua's all-language pass on {report['ours_calls'].get('lingua_all', 0):,} of "
+               f"{report['ours_calls'].get('fasttext', 0):,} texts (fastText unsure), lingua deciding among close "
+               f"languages on {report['ours_calls'].get('lingua', 0):,}")
     web = report.get("web_documents")
     if web:
         click.echo(f"\nweb documents: {web['documents']} extracted pages, mean {web['mean_chars']:,.0f} chars")

@@ -6,7 +6,8 @@ A page goes through, in order:
    mostly control characters or U+FFFD is rejected (`binary_content`);
 2. under a time limit of `timeout` seconds, in the pipeline process (curate/stages/time_limit.py: a page past it
    is stopped and rejected `extract_timeout`): one lxml parse; a tree cut short by libxml2's nesting limit is
-   rejected (`html_too_deep`); title and date from the same tree; trafilatura on the same tree; if it returns
+   rejected (`html_too_deep`); a Wayback Machine capture loses the toolbar the archive inserted into it
+   (`without_wayback_toolbar`); title and date from the same tree; trafilatura on the same tree; if it returns
    nothing, the fallback (`html2txt`, all visible text) before `no_main_text`.
 The path that produced the text is recorded in `extract_method`.
 """
@@ -44,6 +45,18 @@ WARMUP_PAGE = ("<html><head><title>Warm-up</title><meta name='date' content='202
 def junk_share(text: str) -> float:
     head = text[:_SNIFF_CHARS]
     return len(_JUNK.findall(head)) / len(head) if head else 0.0
+
+
+# The Wayback Machine serves an archived page with its own toolbar (capture calendar, "N captures", the crawl's
+# description: "Organization: Internet Archive ... Collection: Live Web Proxy Crawls") between these two comments.
+# That is the archive's text, not the page's: trafilatura took all or part of it as the main text of 13 of the 91
+# Wayback captures of pages other than Wikipedia articles in warc/chatnoir-copycat (an astronomy club's photo page
+# came out as the crawl's description).
+WAYBACK_TOOLBAR = re.compile(r"<!-- BEGIN WAYBACK TOOLBAR INSERT -->.*?<!-- END WAYBACK TOOLBAR INSERT -->", re.S)
+
+
+def without_wayback_toolbar(html: str) -> str:
+    return WAYBACK_TOOLBAR.sub("", html) if "<!-- BEGIN WAYBACK TOOLBAR INSERT -->" in html else html
 
 
 class PageExtractor:
@@ -97,7 +110,7 @@ class PageExtractor:
 
         if not html:
             return {"rejection": ("no_main_text", 0.0, "empty page")}
-        tree = load_html(html)
+        tree = load_html(without_wayback_toolbar(html))
         # libxml2 stops building the tree at 256 levels of nesting (lxml's huge_tree is off): the rest of the page is
         # silently lost, and trafilatura on what remains is slow (0.9 s for 1,000 nested divs, measured here).
         deep = [e for e in HTML_PARSER.error_log if e.type_name == "ERR_RESOURCE_LIMIT"]
