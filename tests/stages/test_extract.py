@@ -167,7 +167,7 @@ def test_wayback_toolbar_is_not_main_text():
 
     extract = Extract(mode="balanced")
     texts = {}
-    for doc in WarcReader(resolve_inputs([str(shared(*WAYBACK))], suffixes=(".warc.gz",))).run():
+    for doc in WarcReader(resolve_inputs([str(shared(*WAYBACK))])[0]).run():
         page = next((p for p in WAYBACK_PAGES if doc.metadata.get("url", "").endswith(p)), None)
         if page is not None:
             assert "<!-- BEGIN WAYBACK TOOLBAR INSERT -->" in doc.text
