@@ -8,9 +8,11 @@ failing rule and keep no value), and each splits the text into words again; the 
 same as datatrove's: tests/stages/test_quality.py checks it on real pages.
 """
 
+import itertools
 import re
-from collections import Counter
+from bisect import bisect_right
 
+import numpy as np
 import pyarrow as pa
 from datatrove.utils.text import PUNCTUATION_SET
 
@@ -74,44 +76,131 @@ def find_duplicates(items: list[str], min_chars: int = 0) -> tuple[int, int]:
     return elements, chars
 
 
-def _ngrams(words: list[str], n: int):
-    return zip(*(words[i:] for i in range(n)))
+def word_ids(words: list[str]) -> np.ndarray:
+    """Each word as the index of its first occurrence: equal words, equal ids (int64)."""
+    first: dict[str, int] = {}
+    return np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.int64, count=len(words))
 
 
-def top_ngram_chars(words: list[str], n: int) -> int:
-    """Characters covered by the most frequent n-gram: len(" ".join(ngram)) * count (datatrove's
-    find_top_duplicate). Counter keeps first-seen order among ties, as datatrove's Counter of joined strings."""
-    gram, count = Counter(_ngrams(words, n)).most_common(1)[0]
-    return (sum(map(len, gram)) + n - 1) * count
+def first_occurrences(keys: np.ndarray) -> np.ndarray:
+    """For each element of `keys`, the index of the first element equal to it (a stable sort puts it first among
+    its equals; np.unique's return_index and return_inverse cost twice as much)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.ones(len(keys), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    first = np.empty_like(order)
+    first[order] = order[starts][np.cumsum(starts) - 1]
+    return first
+
+
+def has_repeats(keys: np.ndarray) -> bool:
+    ordered = np.sort(keys)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
+def top_ngram_chars(words: list[str], sizes=TOP_NGRAM_SIZES) -> dict[int, int]:
+    """n -> characters covered by the most frequent n-gram of words: len(" ".join(ngram)) * count (datatrove's
+    find_top_duplicate), where n-grams are tuples of words. Among n-grams as frequent, the first seen counts (as
+    Counter.most_common over datatrove's joined n-grams). Each n-gram is an integer: the first position of the
+    (n-1)-gram it starts with, paired with its last word's id (a C-level sort per size, no tuple per n-gram)."""
+    ids = word_ids(words)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    chars, grams = {}, ids
+    for n in range(2, max(sizes) + 1):
+        if len(words) < n:  # no n-gram at all: datatrove skips the rule
+            chars.update((size, 0) for size in sizes if size >= n)
+            break
+        grams = first_occurrences(grams[:-1] * len(words) + ids[n - 1:])  # the n-gram at each position
+        if n in sizes:
+            counts = np.bincount(grams)  # indexed by first position: the first seen of the most frequent is first
+            top = int(np.argmax(counts))
+            chars[n] = (int(lengths[top:top + n].sum()) + n - 1) * int(counts[top])
+    return chars
 
 
 def dup_ngram_chars(words: list[str]) -> dict[int, int]:
     """n -> characters in repeated n-grams for each n of DUP_NGRAM_SIZES, skipping the n words of a repeat
-    (datatrove's find_all_duplicate, which joins an n-gram's words with no separator: kept, so the values stay
-    equal). Each size's joined n-grams extend the previous size's by one word (one concatenation, not a join)."""
-    first = DUP_NGRAM_SIZES[0]
-    grams = list(map("".join, _ngrams(words, first)))
+    (datatrove's find_all_duplicate, which compares an n-gram's words joined with no separator: kept, so the values
+    stay equal: ("ab", "c") repeats ("a", "bc")).
+
+    The joined n-grams are never built: each is a span of the words' concatenation, and equal spans are found by a
+    polynomial hash of their characters (numpy, one pass per size), each match then checked on the text itself; a
+    hash collision (never seen, but possible) falls back to comparing the joined strings."""
+    joined = "".join(words)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    hashes = _span_hasher(joined)
     chars = {}
     for n in DUP_NGRAM_SIZES:
-        if n > first:
-            grams = list(map(str.__add__, grams, words[n - 1:]))
-        chars[n] = _repeated_chars(grams, n)
+        count = len(words) - n + 1
+        if count <= 0:
+            chars[n] = 0
+            continue
+        starts, ends = offsets[:count], offsets[n:]
+        keys = hashes(starts, ends)
+        if not has_repeats(keys):  # the common case
+            chars[n] = 0
+            continue
+        first = first_occurrences(keys)
+        repeats = np.flatnonzero(first != np.arange(count))
+        origins = first[repeats]
+        spans = zip(starts[repeats].tolist(), ends[repeats].tolist(), starts[origins].tolist(), ends[origins].tolist())
+        if all(joined[a:b] == joined[c:d] for a, b, c, d in spans):
+            first = dict(zip(repeats.tolist(), origins.tolist()))
+            repeats = list(first)
+        else:  # a hash collision: the joined strings decide
+            grams = ["".join(words[i:i + n]) for i in range(count)]
+            first = dict(enumerate(map({}.setdefault, grams, itertools.count())))
+            repeats = [i for i in range(count) if first[i] != i]
+        chars[n] = _repeated_chars(first, repeats, (offsets[n:] - offsets[:-n]).tolist(), n)
     return chars
 
 
-def _repeated_chars(grams: list[str], n: int) -> int:
-    if len(set(grams)) == len(grams):  # no repeat at all, the common case: no Python loop
-        return 0
-    seen: set[str] = set()
-    repeated = idx = 0
-    while idx < len(grams):
-        gram = grams[idx]
-        if gram in seen:
-            repeated += len(gram)
-            idx += n
+_HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: invertible modulo 2**64
+_HASH_BASE_INVERSE = np.uint64(pow(int(_HASH_BASE), -1, 2**64))
+
+
+def _span_hasher(text: str):
+    """hash(start, end) of text[start:end] for arrays of spans, equal for equal strings wherever they stand:
+    sum(c[start + t] * B**-t) modulo 2**64 (prefix sums of c[j] * B**-j, brought back by B**start), mixed with the
+    span's length."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        inverse_powers = np.cumprod(np.full(len(codes) + 1, _HASH_BASE_INVERSE, dtype=np.uint64))
+        inverse_powers = np.concatenate(([np.uint64(1)], inverse_powers[:-1]))
+        powers = np.cumprod(np.full(len(codes) + 1, _HASH_BASE, dtype=np.uint64))
+        powers = np.concatenate(([np.uint64(1)], powers[:-1]))
+        prefix = np.concatenate(([np.uint64(0)], np.cumsum(codes * inverse_powers[:-1], dtype=np.uint64)))
+
+    def hashes(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            spans = (prefix[ends] - prefix[starts]) * powers[starts]
+            return spans ^ ((ends - starts).astype(np.uint64) * _HASH_BASE)
+
+    return hashes
+
+
+def _repeated_chars(first: dict[int, int], repeats: list[int], chars: list[int], n: int) -> int:
+    """datatrove's find_all_duplicate walk over n-grams, given each one's first equal n-gram: an n-gram seen before
+    adds its characters and skips the next n-1, which are then never seen. Only the positions in `repeats` (those
+    with an equal n-gram before them) can be a repeat, so only they are visited here: at one of them, its n-gram was
+    seen when its first occurrence was not skipped, or when another of its copies was visited and not a repeat."""
+    repeated = 0
+    hits: list[int] = []  # the repeats found, in order; each skipped the n-1 positions after it
+    seen_again: set[int] = set()  # first occurrences (skipped) whose n-gram a later visited copy added
+    free = 0  # the next position not skipped
+    for position in repeats:
+        if position < free:
+            continue
+        origin = first[position]
+        last_hit = bisect_right(hits, origin) - 1
+        if last_hit < 0 or origin >= hits[last_hit] + n or origin in seen_again:
+            repeated += chars[position]
+            hits.append(position)
+            free = position + n
         else:
-            seen.add(gram)
-            idx += 1
+            seen_again.add(origin)
     return repeated
 
 
@@ -153,8 +242,8 @@ def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | Non
             values.setdefault(column, None)
         return values
 
-    for n in TOP_NGRAM_SIZES:  # no n-gram at all: datatrove skips the rule
-        values[f"gopher_top_{n}_gram_char_frac"] = top_ngram_chars(words, n) / len(text) if len(words) >= n else 0.0
+    for n, chars in top_ngram_chars(words).items():
+        values[f"gopher_top_{n}_gram_char_frac"] = chars / len(text)
     for n, chars in dup_ngram_chars(words).items():
         values[f"gopher_dup_{n}_gram_char_frac"] = chars / len(text)
 

@@ -194,6 +194,24 @@ def test_ngram_values_equal_datatrove_functions():
             assert meta[f"gopher_dup_{n}_gram_char_frac"] == find_all_duplicate(words, n) / len(text)
 
 
+
+def test_ngram_values_equal_datatrove_functions_on_repetitive_word_sequences():
+    """Word sequences from a few words that glue into each other ("ab" + "c" joins as "a" + "bc"), where every
+    n-gram repeats and the skip-ahead walk of find_all_duplicate decides: our vectorised values must not drift."""
+    import random
+
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_top_duplicate, get_n_grams
+
+    from curate.stages.quality_rules_gopher import dup_ngram_chars, top_ngram_chars
+
+    rng = random.Random(7)
+    vocab = ["a", "b", "ab", "c", "bc", "abc", "the", "cat"]
+    for _ in range(300):
+        words = [rng.choice(vocab[:rng.randint(2, len(vocab))]) for _ in range(rng.randint(1, 80))]
+        assert top_ngram_chars(words) == {n: find_top_duplicate(get_n_grams(words, n)) if len(words) >= n else 0
+                                          for n in (2, 3, 4)}, words
+        assert dup_ngram_chars(words) == {n: find_all_duplicate(words, n) for n in range(5, 11)}, words
+
 def test_pipeline_writes_the_columns(tmp_path):
     pages = english_pages()[:12]
     src = tmp_path / "in.jsonl"
