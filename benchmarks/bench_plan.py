@@ -66,6 +66,11 @@ def main() -> None:
             rounds.append({"plan_seconds": round(plan_seconds, 1), "forecast": predicted, "actual": got,
                            "error": {k: round(predicted[k] / got[k] - 1, 3) if got[k] else None for k in got},
                            "samples": forecast["samples"], "input_docs_forecast": forecast["input"]["docs"],
+                           "phases": [{"name": f["name"], "forecast_wall_seconds": f["wall_seconds"],
+                                       "actual_wall_seconds": a.get("wall_seconds"),
+                                       "forecast_peak_rss_mb": f["peak_rss_mb"], "actual_peak_rss_mb": a.get("peak_rss_mb")}
+                                      for f, a in zip(forecast["phases"], run.manifest["phases"])],
+                           "sample_phases": forecast.get("sample_phases"),
                            "input_docs_actual": run.manifest["conservation"]["read"]})
             print(f"round {round_ + 1}: {json.dumps(rounds[-1]['error'])}", file=sys.stderr)
     keys = rounds[0]["error"].keys()

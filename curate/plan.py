@@ -6,8 +6,9 @@
     two samples    the real pipeline on a seeded record sample of those files (`input.sample`) at rate r/2 and r,
                    nested (the smaller is a subset of the larger), the larger with at least `min_docs` documents;
                    the run's own workers, one task per worker
-    fit            per phase, wall time and peak RSS as a line in the documents read (two points); work disk,
-                   output disk, kept documents and tokens per output folder as lines through the origin
+    fit            per phase, wall time as a line in the documents read (two points), peak RSS in log(documents)
+                   (models loaded per language met: growth that slows); work and output disk as lines (a fixed part:
+                   logs, footers); kept documents and tokens per output folder in proportion to the documents
     forecast       the lines at N; the wall time also for a cluster (the per-document part divided among the
                    workers, the fixed part, mostly start-up, not)
 
@@ -15,8 +16,9 @@ What a sample cannot see, and how the plan treats it:
 - duplicates that span the input: a pair of copies is in a sample at rate r with probability r^2, so a sample finds
   too few. The dedup stages' share of removed documents is fitted against the rate (two points) and extrapolated to
   rate 1 (at most the larger sample's share divided by its rate); the kept documents are lowered by the difference;
-- start-up that every node of a cluster pays, skew between tasks, a reduce step whose memory grows faster than
-  linearly: the fixed part is this machine's, and a phase's peak RSS is extrapolated linearly.
+- start-up that every node of a cluster pays, skew between tasks: the fixed part is this machine's;
+- the memory of a reduce step's own hashes, too small in a sample to be measured: the dedup steps get the dedup
+  library's measured bytes per document on top of the models' memory.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ MIN_FILES = 8  # a sample drawn from fewer files than this sees one corner of a 
 FILE_BYTES_FACTOR = 4  # the files read hold this many times the sample's share of the bytes
 DEDUP_STAGES = ("exact_dedup", "minhash_dedup", "line_dedup")
 STREAM_SUFFIX = "-stream"  # streaming phases; the others are a GlobalStage's reduce steps, whose memory grows
+# the MinHash clustering phases' peak RSS above imports grows 60-80 bytes per document from 100k to 1M documents
+# (curate/dedup/README.md, "Clustering": phase 2 69 -> 125 MB, phase 3 94 -> 164 MB)
+DEDUP_REDUCE_BYTES_PER_DOC = 80
 
 
 def hashed_order(files: list[InputFile], seed: int) -> list[InputFile]:
@@ -65,10 +70,6 @@ class Line:
         """Through two points; a cost never falls as documents grow (a negative slope is the load's noise)."""
         slope = max(0.0, (y1 - y0) / (x1 - x0)) if x1 != x0 else 0.0
         return cls(max(0.0, y1 - slope * x1), slope)
-
-    @classmethod
-    def proportional(cls, x: float, y: float) -> Line:
-        return cls(0.0, y / x if x else 0.0)
 
     def __call__(self, x: float) -> float:
         return self.intercept + self.slope * x
@@ -108,9 +109,16 @@ def forecast(small: Sample, large: Sample, docs: float, input_bytes: int, worker
     for name, p1 in large.phases.items():
         p0 = small.phases.get(name, p1)
         wall = Line.through(n0, p0.get("wall_seconds", 0.0), n1, p1.get("wall_seconds", 0.0))
-        grows = not name.endswith(STREAM_SUFFIX)  # a reduce step holds its share of every document's hashes
-        rss = (Line.through(n0, p0.get("peak_rss_mb", 0.0), n1, p1.get("peak_rss_mb", 0.0))(docs) if grows
-               else max(p0.get("peak_rss_mb", 0.0), p1.get("peak_rss_mb", 0.0)))
+        rss0, rss1 = p0.get("peak_rss_mb", 0.0), p1.get("peak_rss_mb", 0.0)
+        # A worker's memory is mostly the models it has loaded, one set per language it met (spaCy or jieba
+        # tokenizers, lingua's models): it grows with the documents as new languages turn up, ever more slowly, so
+        # it is extrapolated in log(documents). A dedup reduce step also holds its hashes: that part grows linearly
+        # (DEDUP_REDUCE_BYTES_PER_DOC), too small in a sample of a few hundred documents to be measured there.
+        per_log = max(0.0, rss1 - rss0) / math.log(n1 / n0) if n1 > n0 > 0 else 0.0
+        rss = max(rss0, rss1) + per_log * math.log(max(docs, n1) / n1) if n1 else max(rss0, rss1)
+        grows = not name.endswith(STREAM_SUFFIX) and "dedup" in name
+        if grows:
+            rss += DEDUP_REDUCE_BYTES_PER_DOC * max(0.0, docs - n1) / 2**20
         phases.append({"name": name, "tasks": p1["tasks"], "wall_seconds": round(wall(docs), 1),
                        "fixed_seconds": round(wall.intercept, 2), "seconds_per_1k_docs": round(1000 * wall.slope, 3),
                        "peak_rss_mb": round(rss, 1), "rss_grows_with_input": grows})
@@ -144,12 +152,16 @@ def forecast(small: Sample, large: Sample, docs: float, input_bytes: int, worker
         "workers": workers,
         "phases": phases,
         "peak_rss_mb": {"worker": round(stream_rss, 1), "reduce_step": round(reduce_rss, 1)},
-        "disk_bytes": {name: round(Line.proportional(n1, large.disk(name))(docs)) for name in ("work", "output")},
+        # a fixed part (logs, shard footers, index headers) and a part per document
+        "disk_bytes": {name: round(Line.through(n0, small.disk(name), n1, large.disk(name))(docs))
+                       for name in ("work", "output")},
         "kept_docs": sum(v["docs"] for k, v in output.items() if k != "rejected"),
         "output": output,
         "dedup_removed_share": {"samples": [round(d, 4) for d in dedup], "forecast": round(dedup_full, 4)},
         "recommend": recommend(input_bytes, stream_rss, reduce_rss, fixed, per_doc * docs * workers, nodes,
                                cpus_per_node, ram_gb),
+        "sample_phases": [[{k: p.get(k) for k in ("name", "wall_seconds", "peak_rss_mb")} for p in s.phases.values()]
+                          for s in (small, large)],
     }
 
 
@@ -222,6 +234,6 @@ def plan(pipeline, fraction: float = 0.005, min_docs: int = 300, seed: int = 0, 
                 f"{samples[-1].wall_seconds:.1f} s")
     result = forecast(samples[0], samples[1], docs, input_bytes, workers, nodes, cpus_per_node, ram_gb)
     result["cannot_see"] = ["duplicates across the whole input (extrapolated from the two samples' rates)",
-                            "per-node start-up and task skew on a cluster", "phases whose memory grows faster than "
-                            "linearly with the input"]
+                            "per-node start-up and task skew on a cluster",
+                            "a reduce step's own hashes (the dedup library's measured bytes per document are added)"]
     return result

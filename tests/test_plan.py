@@ -62,7 +62,8 @@ def test_forecast_lines_and_dedup_extrapolation():
     assert result["wall_seconds"] == pytest.approx(2.0 + 6.0 + 0.04 * 1000)  # outside + fixed + per document
     assert result["dedup_removed_share"]["forecast"] == pytest.approx(0.2)
     assert result["kept_docs"] == round(1000 * (176 / 200 - 0.16))  # 16% more removed than the sample saw
-    assert result["disk_bytes"] == {"work": 10_000, "output": round(1000 * 176 * 100 / 200)}
+    # output: 9,000 bytes at 100 documents, 17,600 at 200: 400 fixed + 86 a document
+    assert result["disk_bytes"] == {"work": 10_000, "output": 400 + 86 * 1000}
     assert result["recommend"]["tasks"] == 1 and result["recommend"]["workers"] == 1  # 10 MB: one 16 MiB task
 
 
