@@ -1,284 +1,176 @@
-"""`curate ablate`: does curation make a better model? Train the same GPT on raw and curated data and compare.
+"""`curate ablate`: what is each stage of a pipeline worth to a model? Train the same GPT on the pipeline's output with
+stages taken away, and compare the models on text no variant trained on and no stage chose.
 
-    variants   raw (extraction, chunk and split only), full (every stage), and with --leave-one-out the full
-               pipeline minus one stage; each is a normal pipeline run into ABL/variants/<name>/ (resumable)
-    eval sets  the full run's `test` split (the curated held-out documents) and any reference text; the same
-               documents for every variant, each variant reading them through its own tokenizer
-    training   per variant and seed: a tokenizer trained on the variant's train split, then `model.train` for
-               exactly budget_tokens / tokens_per_step steps (no time limit, so every variant sees the same number
-               of tokens); the curve is bits per byte on the curated test split along the way
-    scoring    bits per byte on every eval set: the model's total loss in bits over the UTF-8 bytes of the text
-               (one byte per document separator, as the trainer counts it), so different tokenizers compare
+    variants.py    visible_text, raw, full, without_<stage>: ordinary runs into ABL/variants/<name>/ (resumable)
+    evalsets.py    the curated test split and the references (per language for a labelled JSONL file)
+    runs.py        per variant and seed: a resample of the training documents, exactly budget_tokens of training,
+                   the loss of every evaluation document (ABL/runs/<variant>-<budget>-seed<s>/, reused when unchanged)
+    intervals.py   paired differences between variants, their 95% intervals, the verdicts
 
-Leakage: a document of the evaluation split is removed from every variant's training data by id (documents keep
-their id across variants: WARC-Record-ID or file + record), also when a variant split its data differently.
-Reference text is the user's: it must not be in the pipeline's input.
+Every variant is tokenized by the preset's tokenizer; the default preset (model/configs/ablation_cpu.yaml) uses the
+byte tokenizer, the same 257 tokens for every variant, so no model is scored through unknown characters and bits per
+byte is exact. Leakage: a document of the curated test split is removed from every variant's training data by id
+(documents keep their id across variants: WARC-Record-ID or file + record). Reference text is the user's: it must not
+be in the pipeline's input.
 """
 
 from __future__ import annotations
 
-import functools
+import importlib.util
 import json
-import math
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from curate.ablation.evalsets import (CURATED_TEST, MIN_LANGUAGE_SHARE, EvalSet, eval_sets, language_mix,
+                                      reference_sets, weigh_languages)
+from curate.ablation.intervals import paired_difference, verdict
+from curate.ablation.runs import encode_set, resample, train_and_score, training_documents
+from curate.ablation.variants import Variant, removed_by_stage, run_variant, variants
 from curate.config import ConfigError
-from curate.io.shard_writer import KEPT_KINDS
 from curate.pipeline import Pipeline
 
-EXTRACTION_STAGES = ("extract",)  # a raw baseline still needs text out of the HTML
-# stages that shape the data rather than judge it: every variant keeps them, so all variants cut documents the same
-# way (chunk: the evaluation documents' ids are block ids) and split them the same way
-STRUCTURAL_STAGES = ("chunk", "split")
-# the trainer's preset tuned for the lowest loss in a short CPU run (higher learning rate, RoPE, context 128): an
-# ablation's budget is short. Its time limit is replaced by the token budget.
-DEFAULT_TRAIN_CONFIG = "shakespeare_char_cpu_95s.yaml"
-CURVE_POINTS = 10  # evaluations along each training run
-SPLIT_SUFFIX = "#"  # model.data.split_units names paragraph blocks `id#k`
+# byte tokenizer, a model past the steep part of its loss curve within a CPU budget: see the preset's comments
+DEFAULT_TRAIN_CONFIG = "ablation_cpu.yaml"
+MAIN_VARIANTS = ("visible_text", "raw", "full")
 
 
-@dataclass
-class Variant:
-    name: str
-    stages: list  # StageConfig items of the pipeline
-    description: str
+def default_train_config() -> str:
+    return str(Path(importlib.util.find_spec("model").origin).parent / "configs" / DEFAULT_TRAIN_CONFIG)
 
 
-def is_extraction(stage_name: str) -> bool:
-    return stage_name in EXTRACTION_STAGES or ".extractors." in stage_name
-
-
-def variants(pipeline: Pipeline, leave_one_out: bool = False) -> list[Variant]:
-    stages = list(pipeline.config.stages)
-    kept = [s for s in stages if is_extraction(s.name) or s.name in STRUCTURAL_STAGES]
-    if len(kept) == len(stages):
-        raise ConfigError(["stages: nothing to ablate: the pipeline has no stage besides extraction, chunk and split"],
-                          pipeline.source)
-    described = ", ".join(s.name for s in kept)
-    result = [Variant("raw", kept, f"only {described}" if kept else "the input text as read"),
-              Variant("full", stages, "every stage")]
-    if leave_one_out:
-        names = [s.name.rpartition(".")[2] for s in stages]  # a datatrove step by dotted path: its class name
-        for i, stage in enumerate(stages):
-            if stage not in kept:
-                name = f"without_{names[i]}" + (f"_{i}" if names.count(names[i]) > 1 else "")
-                result.append(Variant(name, stages[:i] + stages[i + 1:], f"every stage but {stage.name}"))
+def targets(sets: list[EvalSet], groups: dict) -> list[tuple[str, list]]:
+    """What differences are computed on: each set alone, and each labelled reference's languages weighted by the raw
+    training mix. [(target name, [(set name, documents' bytes, weight)])]"""
+    by_name = {s.name: s for s in sets}
+    result = [(s.name, [(s.name, s.doc_bytes, 1.0)]) for s in sets]
+    for group, info in groups.items():
+        result.append((f"{group}: all languages, weighted by raw's mix",
+                       [(name, by_name[name].doc_bytes, w) for name, w in info["weights"].items()]))
     return result
 
 
-def run_variant(pipeline: Pipeline, variant: Variant, output: Path, workers: int | None, force: bool) -> None:
-    config = pipeline.config.model_copy(update={"stages": variant.stages})
-    result = Pipeline(config, source=pipeline.source).run(output=str(output), workers=workers, force=force)
-    if not result.ok:
-        raise RuntimeError(f"variant {variant.name}: conservation check failed, see {output}/manifest.json")
+def effects(names: list[str]) -> list[tuple[str, str, str]]:
+    """(what is measured, A, B): the effect of a step is A − B, with the step (A) minus without it (B)."""
+    found = []
+    if "visible_text" in names:
+        found.append(("extraction (main text, against all visible text)", "raw", "visible_text"))
+    found.append(("curation (every stage, against raw)", "full", "raw"))
+    found += [(f"stage {n.removeprefix('without_')}", "full", n) for n in names if n.startswith("without_")]
+    return found
 
 
-# ---- evaluation sets ------------------------------------------------------------------------------------------
-
-@dataclass
-class EvalSet:
-    name: str
-    texts: list[str]
-
-    @functools.cached_property
-    def bytes(self) -> int:  # what bits per byte divides by: the text, plus one byte per document separator
-        return sum(len(t.encode("utf-8")) for t in self.texts) + len(self.texts)
-
-
-def reference_texts(path: Path) -> list[str]:
-    """A text file (one document), a curate output folder (its kept documents) or a folder of .txt files."""
-    from model.data import SplitSource, iter_texts
-
-    if path.is_file():
-        return [path.read_text(encoding="utf-8", errors="replace")]
-    if path.is_dir():
-        kinds = [path / k for k in KEPT_KINDS if (path / k).is_dir()]
-        if kinds:
-            shards = tuple(sorted(p for k in kinds for p in k.glob("*.parquet")))
-            return list(iter_texts(SplitSource("reference", shards))) if shards else []
-        return [f.read_text(encoding="utf-8", errors="replace") for f in sorted(path.rglob("*.txt"))]
-    raise ConfigError([f"--reference {str(path)!r}: no such file or folder"])
+def plan_runs(chosen: list[Variant], seeds: list[int], budget: int, loo_seeds: list[int], loo_budget: int
+              ) -> list[tuple[str, int, int]]:
+    """(variant, budget, seed) of every training run: the main variants with `seeds` at `budget`, each
+    without_<stage> with `loo_seeds` at `loo_budget`, and full at that budget too (its pair)."""
+    plan = [(v.name, budget, s) for v in chosen if v.name in MAIN_VARIANTS for s in seeds]
+    loo = [v.name for v in chosen if v.name.startswith("without_")]
+    if loo:
+        plan += [(name, loo_budget, s) for name in ["full", *loo] for s in loo_seeds]
+    return list(dict.fromkeys(plan))
 
 
-def base_id(unit_id: str, unit: str) -> str:
-    return unit_id.rpartition(SPLIT_SUFFIX)[0] if unit == "paragraph" and SPLIT_SUFFIX in unit_id else unit_id
-
-
-def eval_sets(full_output: Path, cfg, references: list[Path]) -> tuple[list[EvalSet], set[str]]:
-    """The curated test split and the references, and the ids (whole documents) held out of every training set."""
-    from model.data import find_split, iter_documents
-
-    test = list(iter_documents(find_split(full_output, "test", cfg.val_fraction, cfg.test_fraction, cfg.split_unit)))
-    if not test:
-        raise ConfigError([f"the full pipeline's test split ({full_output}) has no documents: raise "
-                           f"test_fraction (now {cfg.test_fraction}) or give more input"])
-    sets = [EvalSet("curated test", [text for _, text in test])]
-    for path in references:
-        texts = [t for t in reference_texts(path) if t]
-        if not texts:
-            raise ConfigError([f"--reference {str(path)!r}: no text in it"])
-        sets.append(EvalSet(f"reference: {path.name}", texts))
-    return sets, {base_id(i, cfg.split_unit) for i, _ in test}
-
-
-def encode(tokenizer, texts: list[str], leading_separator: bool) -> np.ndarray:
-    from model.data import token_dtype
-
-    ids = [tokenizer.eot_id] if leading_separator else []
-    for encoded in tokenizer.encode_batch(texts):
-        ids.extend(encoded)
-        ids.append(tokenizer.eot_id)
-    return np.asarray(ids, dtype=token_dtype(tokenizer.vocab_size))
-
-
-# ---- training and scoring -------------------------------------------------------------------------------------
-
-def training_texts(output: Path, cfg, held_out: set[str]) -> tuple[list[str], int]:
-    """The variant's train split without the held-out documents, and how many units were removed."""
-    from model.data import find_split, iter_documents
-
-    texts, removed = [], 0
-    for unit_id, text in iter_documents(find_split(output, "train", cfg.val_fraction, cfg.test_fraction,
-                                                   cfg.split_unit)):
-        if base_id(unit_id, cfg.split_unit) in held_out:
-            removed += 1
-        else:
-            texts.append(text)
-    return texts, removed
-
-
-@dataclass
-class Tokenized:
-    """A variant's tokenizer (trained on its train split) with the train split and every evaluation set encoded:
-    the same for every seed, so built once per variant."""
-    tokenizer: object
-    train_tokens: np.ndarray
-    streams: list[np.ndarray]  # one per evaluation set, in order
-
-
-def tokenize_variant(cfg, texts: list[str], sets: list[EvalSet]) -> Tokenized:
-    from model.tokenizer import TextTokenizer
-
-    tokenizer = TextTokenizer.train(cfg.tokenizer, texts, cfg.bpe_vocab_size)
-    train_tokens = encode(tokenizer, texts, leading_separator=False)
-    # a leading separator makes the first real token a predicted one: every byte of the text is scored
-    streams = [encode(tokenizer, s.texts, leading_separator=True) for s in sets]
-    for name, stream in [("train split", train_tokens), *((s.name, t) for s, t in zip(sets, streams))]:
-        if len(stream) <= cfg.model.block_size + 1:
-            raise ConfigError([f"{name}: {len(stream)} tokens, fewer than block_size {cfg.model.block_size} + 2"])
-    return Tokenized(tokenizer, train_tokens, streams)
-
-
-def train_and_score(cfg, data: Tokenized, sets: list[EvalSet], budget_tokens: int, seed: int, run_dir: Path) -> dict:
-    """One training run: `budget_tokens` tokens of the variant's train split, then bits per byte on every
-    evaluation set."""
-    import dataclasses
-
-    from model.evaluate import evaluate_tokens, token_bytes_of
-    from model.train import train
-
-    tokenizer, streams = data.tokenizer, data.streams
-    tokens_per_step = cfg.batch_size * cfg.model.block_size * cfg.grad_accum_steps
-    steps = max(1, math.ceil(budget_tokens / tokens_per_step))
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # metrics.jsonl is appended to: a stale one would mix two runs' curves
-    run_cfg = dataclasses.replace(
-        cfg, model=dataclasses.replace(cfg.model), seed=seed, max_iters=steps, lr_decay_iters=steps, max_seconds=0.0,
-        warmup_iters=min(cfg.warmup_iters, steps // 10), eval_interval=max(1, steps // CURVE_POINTS),
-        final_eval=False, resume=False, out_dir=str(run_dir), progress=False)
-    summary = train(run_cfg, tokenizer=tokenizer, train_tokens=data.train_tokens, val_tokens=streams[0])
-    model, token_bytes = summary["model"], token_bytes_of(tokenizer)
-    device = next(model.parameters()).device
-    scores = {}
-    for eval_set, stream in zip(sets, streams):
-        result = evaluate_tokens(model, stream, token_bytes, device=device)
-        nats = result["loss"] * result["tokens"]
-        unknown = int((stream == tokenizer.unk_id).sum()) if tokenizer.unk_id is not None else 0
-        scores[eval_set.name] = {"bits_per_byte": nats / math.log(2) / eval_set.bytes, "loss": result["loss"],
-                                 "tokens": result["tokens"], "unknown_token_share": unknown / len(stream)}
-    curve = [[e["step"] * tokens_per_step, e["val_bits_per_byte"]]
-             for e in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "val_bits_per_byte" in e]
-    return {"seed": seed, "steps": summary["step"], "tokens_seen": summary["step"] * tokens_per_step,
-            "seconds": summary["elapsed_s"], "vocab_size": tokenizer.vocab_size, "eval": scores, "curve": curve}
-
-
-def summarize(runs: list[dict], set_names: list[str]) -> dict:
+def summarize(runs: list[dict], target_list: list[tuple[str, list]]) -> dict:
     summary = {}
-    for name in set_names:
-        values = [r["eval"][name]["bits_per_byte"] for r in runs]
-        summary[name] = {"mean": float(np.mean(values)), "min": min(values), "max": max(values),
-                         "spread": max(values) - min(values)}
+    for target, parts in target_list:
+        values = [sum(w * r["eval"][name]["bits_per_byte"] for name, _, w in parts) for r in runs]
+        summary[target] = {"mean": float(np.mean(values)), "min": min(values), "max": max(values),
+                           "spread": max(values) - min(values)}
     return summary
 
 
-def verdict(results: list[dict], set_names: list[str]) -> list[str]:
-    """Full against raw on each set: a difference larger than both variants' seed spread is called a win."""
-    by_name = {v["name"]: v["summary"] for v in results}
-    lines = []
-    for name in set_names:
-        raw, full = by_name["raw"][name], by_name["full"][name]
-        gain = raw["mean"] - full["mean"]
-        noise = max(raw["spread"], full["spread"])
-        better, worse = ("full (curated)", "raw") if gain > 0 else ("raw", "full (curated)")
-        if abs(gain) > noise:
-            lines.append(f"{name}: {better} beats {worse} by {abs(gain):.4f} bits/byte "
-                         f"({abs(gain) / max(raw['mean'], full['mean']):.1%}), more than the seed spread {noise:.4f}")
-        else:
-            lines.append(f"{name}: no clear winner: the difference {abs(gain):.4f} bits/byte is within the seed "
-                         f"spread {noise:.4f}")
-    return lines
+def compare(results: dict, target_list: list[tuple[str, list]], names: list[str]) -> list[dict]:
+    """Every effect at every budget both of its variants were trained at, on every target."""
+    comparisons = []
+    for label, a, b in effects(names):
+        for budget in sorted({key[1] for key in results if key[0] == a} & {key[1] for key in results if key[0] == b}):
+            bits = {v: {seed: {k: np.asarray(d) for k, d in run["doc_bits"].items()}
+                        for (name, bud, seed), run in results.items() if name == v and bud == budget} for v in (a, b)}
+            rows = {}
+            for target, parts in target_list:
+                diff = paired_difference(bits[a], bits[b], parts)
+                rows[target] = {**diff, "verdict": verdict(diff, f"{a} better", f"{a} worse")}
+            comparisons.append({"effect": label, "a": a, "b": b, "budget_tokens": budget, "targets": rows})
+    return comparisons
 
 
 def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, train_config: str | None = None,
-                 overrides: list[str] = (), references: list[str] = (), seeds: int = 2, leave_one_out: bool = False,
-                 workers: int | None = None, force: bool = False, log=print, pipeline_overrides: dict | None = None
-                 ) -> dict:
-    """Run every variant, train `seeds` models on each, score them; write OUT/ablation.json and OUT/report.html."""
+                 overrides: list[str] = (), references: list[str] = (), seeds: int = 3, leave_one_out: bool = False,
+                 workers: int | None = None, force: bool = False, log=print, pipeline_overrides: dict | None = None,
+                 loo_seeds: int = 2, loo_budget_tokens: int | None = None, visible_text: bool = True,
+                 min_language_share: float = MIN_LANGUAGE_SHARE) -> dict:
+    """Run every variant, train its models, compare them; write OUT/ablation.json and OUT/report.html."""
     from model.config import load_config
 
-    if budget_tokens <= 0 or seeds < 1:
-        raise ConfigError(["--budget-tokens and --seeds must be positive"])
+    loo_budget_tokens = loo_budget_tokens or budget_tokens
+    if min(budget_tokens, loo_budget_tokens, seeds, loo_seeds) <= 0:
+        raise ConfigError(["--budget-tokens, --loo-budget-tokens, --seeds and --loo-seeds must be positive"])
     out_dir = Path(out_dir)
+    references = [s for path in references for s in reference_sets(Path(path))]  # a bad file stops us here, not later
     pipeline = Pipeline.from_yaml(pipeline_file, pipeline_overrides)
-    if train_config is None:  # the preset shipped as package data of `model`
-        import importlib.util
-
-        train_config = str(Path(importlib.util.find_spec("model").origin).parent / "configs" / DEFAULT_TRAIN_CONFIG)
+    train_config = train_config or default_train_config()
     cfg = load_config(train_config, list(overrides))
-    chosen = variants(pipeline, leave_one_out)
+    chosen = variants(pipeline, leave_one_out, visible_text)
+    manifests = {}
     for variant in chosen:  # every pipeline first: worker processes fork before torch starts its threads
         log(f"[{variant.name}] running the pipeline ({variant.description})")
-        run_variant(pipeline, variant, out_dir / "variants" / variant.name, workers, force)
+        manifests[variant.name] = run_variant(pipeline, variant, out_dir / "variants" / variant.name, workers, force)
     full_output = out_dir / "variants" / "full"
-    sets, held_out = eval_sets(full_output, cfg, [Path(r) for r in references])
-    set_names = [s.name for s in sets]
-    results = []
-    for variant in chosen:
-        texts, removed = training_texts(out_dir / "variants" / variant.name, cfg, held_out)
-        runs, data = [], tokenize_variant(cfg, texts, sets)
-        for seed in range(cfg.seed, cfg.seed + seeds):
-            log(f"[{variant.name}] training, seed {seed}, {budget_tokens:,} tokens on {len(texts):,} documents")
-            runs.append(train_and_score(cfg, data, sets, budget_tokens, seed,
-                                        out_dir / "runs" / f"{variant.name}-seed{seed}"))
-        results.append({"name": variant.name, "description": variant.description,
-                        "stages": [s.name for s in variant.stages], "output": str(out_dir / "variants" / variant.name),
-                        "train_docs": len(texts), "train_bytes": sum(len(t.encode("utf-8")) for t in texts),
-                        "held_out_removed": removed, "runs": runs, "summary": summarize(runs, set_names)})
+    sets, held_out = eval_sets(full_output, cfg, references)
+    docs = {v.name: training_documents(out_dir / "variants" / v.name, cfg, held_out) for v in chosen}
+    mix, groups = {}, {}
+    if any(s.group for s in sets):  # labelled references: weigh their languages by the raw training mix
+        mix = language_mix([text for _, text in docs["raw"][0]])
+        sets, groups = weigh_languages(sets, mix, min_language_share)
+    target_list = targets(sets, groups)
+    main_seeds = list(range(cfg.seed, cfg.seed + seeds))
+    plan = plan_runs(chosen, main_seeds, budget_tokens, list(range(cfg.seed, cfg.seed + loo_seeds)),
+                     loo_budget_tokens)
+    from model.tokenizer import TextTokenizer
+
+    results, tokenizers, streams = {}, {}, {}
+    for i, (name, budget, seed) in enumerate(plan, 1):
+        if name not in tokenizers:  # trained on the variant's whole train split (nothing to train for `byte`)
+            tokenizers[name] = TextTokenizer.train(cfg.tokenizer, [t for _, t in docs[name][0]], cfg.bpe_vocab_size)
+            streams[name] = [encode_set(tokenizers[name], s, cfg.model.block_size) for s in sets]
+        log(f"[{name}] run {i}/{len(plan)}: seed {seed}, {budget:,} tokens on a resample of "
+            f"{len(docs[name][0]):,} documents")
+        results[(name, budget, seed)] = train_and_score(
+            cfg, tokenizers[name], resample(docs[name][0], seed), sets, streams[name], budget, seed,
+            out_dir / "runs" / f"{name}-{budget}-seed{seed}", force)
+    names = [v.name for v in chosen]
+    variant_rows = []
+    for v in chosen:
+        runs = [run for key, run in results.items() if key[0] == v.name]
+        texts = [t for _, t in docs[v.name][0]]
+        variant_rows.append({
+            "name": v.name, "description": v.description, "stages": [s.name for s in v.stages],
+            "output": str(out_dir / "variants" / v.name), "train_docs": len(texts),
+            "train_bytes": sum(len(t.encode("utf-8")) for t in texts), "held_out_removed": docs[v.name][1],
+            "runs": [{k: val for k, val in run.items() if k not in ("doc_bits", "key")} for run in runs],
+            "summary": {str(b): summarize([r for r in runs if r["budget_tokens"] == b], target_list)
+                        for b in sorted({r["budget_tokens"] for r in runs})}})
+    comparisons = compare(results, target_list, names)
     ablation = {
-        "pipeline": str(pipeline_file), "budget_tokens": budget_tokens,
-        "seeds": list(range(cfg.seed, cfg.seed + seeds)),
+        "pipeline": str(pipeline_file), "budget_tokens": budget_tokens, "seeds": main_seeds,
+        "leave_one_out": {"budget_tokens": loo_budget_tokens, "seeds": list(range(cfg.seed, cfg.seed + loo_seeds))}
+        if leave_one_out else None,
         "train_config": train_config, "overrides": list(overrides), "full_output": str(full_output),
-        "eval_sets": [{"name": s.name, "docs": len(s.texts), "bytes": s.bytes} for s in sets],
-        "variants": results, "verdict": verdict(results, set_names),
+        "eval_sets": [s.describe() for s in sets], "targets": [t for t, _ in target_list],
+        "language_mix": {"of": "raw's train split (bytes per language, the langid stage's detector)", "bytes": mix,
+                         "references": groups} if mix else None,
+        "variants": variant_rows, "comparisons": comparisons,
+        "removed_by_stage": removed_by_stage(manifests["full"]),
+        "verdict": [f"{t}: {c['effect']}: {c['targets'][t]['verdict']}" for c in comparisons
+                    if not c["effect"].startswith("stage ") for t in c["targets"]],
         "model": {k: v for k, v in cfg.to_dict().items() if k not in ("out_dir", "resume")},
     }
     from curate.report import ABLATION_FILE, build_report
 
     (out_dir / ABLATION_FILE).write_text(json.dumps(ablation, indent=2))
-
     ablation["report"] = str(build_report(full_output, out_dir / "report.html", ablation))
     return ablation
+
+
+__all__ = ["CURATED_TEST", "EvalSet", "Variant", "eval_sets", "run_ablation", "training_documents", "variants"]
