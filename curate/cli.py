@@ -292,9 +292,10 @@ def report(output, html_path, ablation):
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_one_out, loo_seeds, loo_budget_tokens,
            visible_text, min_language_share, out_dir, workers, force, sets, as_json, overrides):
-    """Run PIPELINE_FILE with only all visible text (visible_text), only extraction, chunk, split (raw) and in full,
-    train the same GPT with the same seeds and token budget on each training split, and compare bits per byte on
-    the curated test split and the references: each variant against raw, paired by seed, with 95% intervals.
+    """Run PIPELINE_FILE keeping all visible text of each page (visible_text), with only extraction, chunk and split
+    (raw), and in full; train the same GPT with the same seeds and token budget on each training split; compare bits
+    per byte on the curated test split and the references: each variant against raw, paired by seed, with 95%
+    intervals.
 
     KEY=VALUE overrides the trainer preset (n_layer=2 learning_rate=3e-3 ...), --set the pipeline. Writes
     ablation.json and report.html."""

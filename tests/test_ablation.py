@@ -99,7 +99,7 @@ def test_labelled_reference_is_scored_per_language_weighted_by_the_training_mix(
     weights = groups["neutral"]["weights"]
     assert math.isclose(sum(weights.values()), 1.0)
     assert math.isclose(weights["neutral: de"] / weights["neutral: en"], mix["de"] / mix["en"])
-    assert "fr" in groups["neutral"]["not_scored"] and groups["neutral"]["mix_covered"] > 0.99
+    assert list(groups["neutral"]["not_scored"]) == ["fr"] and groups["neutral"]["mix_covered"] > 0.99
     with pytest.raises(ConfigError, match="none of its languages"):
         weigh_languages(sets, {"ja": 100}, min_share=0.01)
 
@@ -159,7 +159,8 @@ def test_ablate_end_to_end_intervals_and_verdicts_from_real_runs(tmp_path):
     sets = {s["name"]: s for s in ablation["eval_sets"]}
     assert list(sets) == [CURATED_TEST, "neutral: en", "reference: alice.txt"] and sets[CURATED_TEST]["chosen_by_curation"]
     groups = ablation["language_mix"]["references"]
-    assert set(groups["neutral"]["not_scored"]) == {"de", "ru"} and groups["neutral"]["weights"] == {"neutral: en": 1}
+    not_scored = {*groups["neutral"]["not_scored"], *groups["neutral"]["not_in_training"]}
+    assert not_scored == {"de", "ru"} and groups["neutral"]["weights"] == {"neutral: en": 1}
 
     runs = {(name, int(path.name.split("-seed")[1])): json.loads((path / "score.json").read_text())
             for name in names for path in (tmp_path / "abl" / "runs").glob(f"{name}-{budget}-seed*")}

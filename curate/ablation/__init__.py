@@ -139,6 +139,8 @@ def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, tr
         results[(name, budget, seed)] = train_and_score(
             cfg, tokenizers[name], resample(docs[name][0], seed), sets, streams[name], budget, seed,
             out_dir / "runs" / f"{name}-{budget}-seed{seed}", force)
+    if len({t.vocab_size for t in tokenizers.values()}) == 1:  # the network's size as trained (one tokenizer)
+        cfg.model.vocab_size = next(iter(tokenizers.values())).vocab_size
     names = [v.name for v in chosen]
     variant_rows = []
     for v in chosen:

@@ -140,14 +140,18 @@ def language_mix(texts: list[str]) -> dict[str, int]:
 
 def weigh_languages(sets: list[EvalSet], mix: dict[str, int], min_share: float) -> tuple[list[EvalSet], dict]:
     """Drop the labelled sets whose language is under `min_share` of the mix; for each labelled file, the weight of
-    each kept language: its share of the mix among the file's kept languages (they sum to 1)."""
+    each kept language: its share of the mix among the file's kept languages (they sum to 1), and the languages not
+    scored (with their share) or not in the training data at all."""
     total = sum(mix.values()) or 1
     kept, groups = [], {}
     for s in sets:
         share = mix.get(s.lang, 0) / total if s.lang else None
-        group = groups.setdefault(s.group, {"weights": {}, "not_scored": {}}) if s.group else None
+        group = groups.setdefault(s.group, {"weights": {}, "not_scored": {}, "not_in_training": []}) if s.group else None
         if group is not None and share < min_share:
-            group["not_scored"][s.lang] = round(share, 5)
+            if share:
+                group["not_scored"][s.lang] = round(share, 5)
+            else:
+                group["not_in_training"].append(s.lang)
             continue
         kept.append(s)
         if group is not None:

@@ -84,7 +84,7 @@ def curves_png(ablation: dict) -> bytes:
 
 
 def effects_png(ablation: dict) -> bytes:
-    return plots.intervals([{"label": f"{c['effect']} ({c['budget_tokens']:,})",
+    return plots.intervals([{"label": f"{c['effect'].split(' (')[0]} ({c['budget_tokens'] / 1e6:g}M tokens)",
                              "targets": {t: c["targets"][t] for t in ablation["targets"]}}
                             for c in ablation["comparisons"]], ablation["targets"])
 
