@@ -95,6 +95,37 @@ def compare(results: dict, target_list: list[tuple[str, list]], names: list[str]
     return comparisons
 
 
+def train_all(plan: list[tuple[str, int, int]], cfg, docs: dict, sets: list[EvalSet], out_dir: Path, force: bool,
+              log) -> tuple[dict, int | None]:
+    """Every planned run, {(variant, budget, seed): result}, and the vocabulary size when every variant shares one."""
+    from model.tokenizer import TextTokenizer
+
+    results, tokenizers, streams = {}, {}, {}
+    for i, (name, budget, seed) in enumerate(plan, 1):
+        if name not in tokenizers:  # trained on the variant's whole train split (nothing to train for `byte`)
+            tokenizers[name] = TextTokenizer.train(cfg.tokenizer, [t for _, t in docs[name][0]], cfg.bpe_vocab_size)
+            streams[name] = [encode_set(tokenizers[name], s, cfg.model.block_size) for s in sets]
+        log(f"[{name}] run {i}/{len(plan)}: seed {seed}, {budget:,} tokens on a resample of "
+            f"{len(docs[name][0]):,} documents")
+        results[(name, budget, seed)] = train_and_score(
+            cfg, tokenizers[name], resample(docs[name][0], seed), sets, streams[name], budget, seed,
+            out_dir / "runs" / f"{name}-{budget}-seed{seed}", force)
+    sizes = {t.vocab_size for t in tokenizers.values()}
+    return results, sizes.pop() if len(sizes) == 1 else None
+
+
+def describe_variant(v: Variant, docs: tuple[list, int], runs: list[dict], target_list: list, out_dir: Path) -> dict:
+    """ablation.json's entry of a variant: its training data, its runs (without per-document bits) and their
+    summary per budget."""
+    texts = [t for _, t in docs[0]]
+    return {"name": v.name, "description": v.description, "stages": [s.name for s in v.stages],
+            "output": str(out_dir / "variants" / v.name), "train_docs": len(texts),
+            "train_bytes": sum(len(t.encode("utf-8")) for t in texts), "held_out_removed": docs[1],
+            "runs": [{k: val for k, val in run.items() if k not in ("doc_bits", "key")} for run in runs],
+            "summary": {str(b): summarize([r for r in runs if r["budget_tokens"] == b], target_list)
+                        for b in sorted({r["budget_tokens"] for r in runs})}}
+
+
 def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, train_config: str | None = None,
                  overrides: list[str] = (), references: list[str] = (), seeds: int = 3, leave_one_out: bool = False,
                  workers: int | None = None, force: bool = False, log=print, pipeline_overrides: dict | None = None,
@@ -127,32 +158,11 @@ def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, tr
     main_seeds = list(range(cfg.seed, cfg.seed + seeds))
     plan = plan_runs(chosen, main_seeds, budget_tokens, list(range(cfg.seed, cfg.seed + loo_seeds)),
                      loo_budget_tokens)
-    from model.tokenizer import TextTokenizer
-
-    results, tokenizers, streams = {}, {}, {}
-    for i, (name, budget, seed) in enumerate(plan, 1):
-        if name not in tokenizers:  # trained on the variant's whole train split (nothing to train for `byte`)
-            tokenizers[name] = TextTokenizer.train(cfg.tokenizer, [t for _, t in docs[name][0]], cfg.bpe_vocab_size)
-            streams[name] = [encode_set(tokenizers[name], s, cfg.model.block_size) for s in sets]
-        log(f"[{name}] run {i}/{len(plan)}: seed {seed}, {budget:,} tokens on a resample of "
-            f"{len(docs[name][0]):,} documents")
-        results[(name, budget, seed)] = train_and_score(
-            cfg, tokenizers[name], resample(docs[name][0], seed), sets, streams[name], budget, seed,
-            out_dir / "runs" / f"{name}-{budget}-seed{seed}", force)
-    if len({t.vocab_size for t in tokenizers.values()}) == 1:  # the network's size as trained (one tokenizer)
-        cfg.model.vocab_size = next(iter(tokenizers.values())).vocab_size
+    results, vocab_size = train_all(plan, cfg, docs, sets, out_dir, force, log)
+    cfg.model.vocab_size = vocab_size or cfg.model.vocab_size  # the network's size as trained
     names = [v.name for v in chosen]
-    variant_rows = []
-    for v in chosen:
-        runs = [run for key, run in results.items() if key[0] == v.name]
-        texts = [t for _, t in docs[v.name][0]]
-        variant_rows.append({
-            "name": v.name, "description": v.description, "stages": [s.name for s in v.stages],
-            "output": str(out_dir / "variants" / v.name), "train_docs": len(texts),
-            "train_bytes": sum(len(t.encode("utf-8")) for t in texts), "held_out_removed": docs[v.name][1],
-            "runs": [{k: val for k, val in run.items() if k not in ("doc_bits", "key")} for run in runs],
-            "summary": {str(b): summarize([r for r in runs if r["budget_tokens"] == b], target_list)
-                        for b in sorted({r["budget_tokens"] for r in runs})}})
+    variant_rows = [describe_variant(v, docs[v.name], [r for key, r in results.items() if key[0] == v.name],
+                                     target_list, out_dir) for v in chosen]
     comparisons = compare(results, target_list, names)
     ablation = {
         "pipeline": str(pipeline_file), "budget_tokens": budget_tokens, "seeds": main_seeds,
