@@ -180,7 +180,8 @@ def test_ablate_end_to_end_intervals_and_verdicts_from_real_runs(tmp_path):
             assert d["low"] <= d["mean"] <= d["high"] and len(d["per_seed"]) == (3 if b in ("raw", "visible_text") else 2)
             word = d["verdict"].split(":")[0]
             if any(d["per_seed"]):
-                assert word == (f"{a} better" if d["high"] < 0 else f"{a} worse" if d["low"] > 0 else "no clear difference")
+                assert word == (f"{a} better than {b}" if d["high"] < 0 else f"{a} worse than {b}" if d["low"] > 0
+                                else "no clear difference")
         # the same numbers from the runs' per-document bits; swapping the variants mirrors the interval
         again = paired_difference(bits(a), bits(b), parts)
         assert math.isclose(again["mean"], c["targets"]["neutral: en"]["mean"], abs_tol=1e-9)

@@ -90,7 +90,7 @@ def compare(results: dict, target_list: list[tuple[str, list]], names: list[str]
             rows = {}
             for target, parts in target_list:
                 diff = paired_difference(bits[a], bits[b], parts)
-                rows[target] = {**diff, "verdict": verdict(diff, f"{a} better", f"{a} worse")}
+                rows[target] = {**diff, "verdict": verdict(diff, f"{a} better than {b}", f"{a} worse than {b}")}
             comparisons.append({"effect": label, "a": a, "b": b, "budget_tokens": budget, "targets": rows})
     return comparisons
 
