@@ -129,9 +129,14 @@ def test_the_seed_resamples_training_documents_the_same_way_in_every_variant():
 
 @pytest.mark.slow
 def test_ablate_end_to_end_intervals_and_verdicts_from_real_runs(tmp_path):
+    from curate.io.warc_pack import pack_html_to_warc
+
+    # the bundled English pages and a dozen German ones of trafilatura's evaluation set: two languages to weigh
+    pages = shared("extraction", "trafilatura-eval")
+    german = pack_html_to_warc(sorted(pages.glob("eval/*.de.*.html.gz"))[:12], tmp_path / "de", root=pages)
     pipeline = tmp_path / "web.yaml"
     pipeline.write_text(yaml.safe_dump({
-        "input": {"paths": [str(p) for p in sorted((REPO / "examples" / "web").glob("*.warc.gz"))]},
+        "input": {"paths": [str(p) for p in sorted((REPO / "examples" / "web").glob("*.warc.gz"))] + [str(german[0])]},
         "stages": [{"extract": {}}, {"quality": {"rule_sets": ["gopher"]}}, {"harmful": {}}],
         "output": {"path": str(tmp_path / "unused")}}))
     _neutral_jsonl(tmp_path / "neutral.jsonl", ("en", "de", "ru"))
@@ -155,12 +160,14 @@ def test_ablate_end_to_end_intervals_and_verdicts_from_real_runs(tmp_path):
             assert all(e["unknown_token_share"] == 0 for e in run["eval"].values())
     assert by_name["visible_text"]["train_bytes"] > by_name["raw"]["train_bytes"]  # boilerplate kept
     assert by_name["raw"]["train_docs"] > by_name["full"]["train_docs"] > 0  # quality rejected some pages
-    # the examples are English: German and Russian are under 1% of raw's training bytes, so only English is scored
+    # English and German are scored, weighted by their share of raw's training bytes; no page is Russian
     sets = {s["name"]: s for s in ablation["eval_sets"]}
-    assert list(sets) == [CURATED_TEST, "neutral: en", "reference: alice.txt"] and sets[CURATED_TEST]["chosen_by_curation"]
-    groups = ablation["language_mix"]["references"]
-    not_scored = {*groups["neutral"]["not_scored"], *groups["neutral"]["not_in_training"]}
-    assert not_scored == {"de", "ru"} and groups["neutral"]["weights"] == {"neutral: en": 1}
+    assert list(sets) == [CURATED_TEST, "neutral: de", "neutral: en", "reference: alice.txt"]
+    assert sets[CURATED_TEST]["chosen_by_curation"]
+    mix, groups = ablation["language_mix"]["bytes"], ablation["language_mix"]["references"]
+    weights = groups["neutral"]["weights"]
+    assert math.isclose(weights["neutral: de"] / weights["neutral: en"], mix["de"] / mix["en"])
+    assert "ru" in groups["neutral"]["not_in_training"]
 
     runs = {(name, int(path.name.split("-seed")[1])): json.loads((path / "score.json").read_text())
             for name in names for path in (tmp_path / "abl" / "runs").glob(f"{name}-{budget}-seed*")}
@@ -173,8 +180,9 @@ def test_ablate_end_to_end_intervals_and_verdicts_from_real_runs(tmp_path):
     comparisons = {(c["a"], c["b"]): c for c in ablation["comparisons"]}
     assert set(comparisons) == {("raw", "visible_text"), ("full", "raw"), ("full", "without_quality"),
                                 ("full", "without_harmful")}
-    neutral_en = next(s for s in reference_sets(tmp_path / "neutral.jsonl") if s.lang == "en")  # as ablate saw it
-    parts = [("neutral: en", neutral_en.doc_bytes, 1.0)]
+    neutral = {s.name: s for s in reference_sets(tmp_path / "neutral.jsonl")}  # as ablate saw them
+    parts = [(name, neutral[name].doc_bytes, w) for name, w in weights.items()]
+    summary_name = "neutral: all languages, weighted by raw's mix"
     for (a, b), c in comparisons.items():
         for target, d in c["targets"].items():
             assert d["low"] <= d["mean"] <= d["high"] and len(d["per_seed"]) == (3 if b in ("raw", "visible_text") else 2)
@@ -184,14 +192,15 @@ def test_ablate_end_to_end_intervals_and_verdicts_from_real_runs(tmp_path):
                                 else "no clear difference")
         # the same numbers from the runs' per-document bits; swapping the variants mirrors the interval
         again = paired_difference(bits(a), bits(b), parts)
-        assert math.isclose(again["mean"], c["targets"]["neutral: en"]["mean"], abs_tol=1e-9)
+        assert math.isclose(again["mean"], c["targets"][summary_name]["mean"], abs_tol=1e-9)
+        assert math.isclose(again["low"], c["targets"][summary_name]["low"], abs_tol=1e-9)
         swapped = paired_difference(bits(b), bits(a), parts)
         assert math.isclose(swapped["low"], -again["high"]) and math.isclose(swapped["high"], -again["low"])
         one_seed = paired_difference(bits(a, {1337}), bits(b, {1337}), parts)
         assert one_seed["low"] is None and "no verdict" in verdict(one_seed, "x", "y")
-        # the summary over languages is the weighted sum of its languages (one language here: the same)
-        summary = c["targets"]["neutral: all languages, weighted by raw's mix"]
-        assert math.isclose(summary["mean"], c["targets"]["neutral: en"]["mean"])
+        # the summary over languages is the weighted sum of its languages' differences
+        assert math.isclose(c["targets"][summary_name]["mean"],
+                            sum(w * c["targets"][name]["mean"] for name, w in weights.items()), abs_tol=1e-9)
     # harmful removes nothing from these pages: without it the training data, hence (same seed, same start) every
     # score, is the same bit for bit, and the interval is exactly 0
     removed = {r["step"]: r for r in ablation["removed_by_stage"]}
