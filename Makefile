@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/curate run pipelines/text.yaml --output out/text
 	$(BIN)/curate stats out/text
 	# the trainer as measuring instrument: about a minute on the curated text, then a sample
-	$(BIN)/curate train out/text --config model/configs/shakespeare_char_cpu_95s.yaml max_seconds=50 out_dir=runs/demo
+	$(BIN)/curate train out/text --config cpu max_seconds=50 out_dir=runs/demo
 	$(BIN)/curate sample runs/demo --prompt "The " --max-new-tokens 300 --seed 1
 
 # optional, a few minutes on 2 cores: does curation make a better model? The web pipeline with all visible text,

@@ -8,8 +8,8 @@ curves and the effects as PNG beside ablation.json.
 1. Packs the pages (eval/ and cache/ of ../shared/data/extraction/trafilatura-eval) into 5 WARC files, with record
    ids derived from each page's path: a re-run packs the same bytes, so every document lands in the same split.
 2. Writes the neutral evaluation text, OUT/neutral.jsonl: the `neutral` half of curate.evaluation.corpora (never the
-   `dev` half the filters are developed on), readability's expected main texts and Gutenberg chapters (English) and
-   lingua's paragraphs (74 languages), at most BYTES_PER_LANGUAGE per language, split evenly between a language's
+   `dev` half the filters are developed on), readability's expected main texts, Gutenberg chapters and Wikipedia
+   articles as plain text (English) and lingua's paragraphs (74 languages), at most BYTES_PER_LANGUAGE per language, split evenly between a language's
    sources, documents taken in the order of a hash of their key (no choice by content). `curate ablate` scores the
    languages that are at least 1% of the raw variant's training bytes, and weighs them by that mix.
 3. Runs `curate ablate pipelines/web.yaml` on them (fresh pipelines unless --resume; finished training runs are
@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from curate.io.wikitext import wikitext_to_text
+
 REPO = Path(__file__).resolve().parents[1]
 PAGES = REPO / ".." / "shared" / "data" / "extraction" / "trafilatura-eval"
 DATA = REPO / ".." / "shared" / "data"
@@ -38,10 +40,10 @@ RECORDS_PER_FILE = 210
 # 240 KB for English keeps its evaluation under a tenth of a run's training cost at the default budget, and its
 # standard error from the documents small beside the seeds' (measured: see README).
 BYTES_PER_LANGUAGE = 240_000
-SOURCES = ("readability", "gutenberg", "lingua")
-# Wikipedia joins the sources when a MediaWiki markup remover exists in curate/io/ (another issue adds one): set
-# WIKI_TO_TEXT to it. Raw wikitext is markup, not prose, and would score the models on templates.
-WIKI_TO_TEXT = None
+SOURCES = ("readability", "gutenberg", "lingua", "wikipedia")
+# Wikipedia's articles as plain text (curate's MediaWiki reader's markup removal): raw wikitext is markup, not
+# prose, and would score the models on templates.
+WIKI_TO_TEXT = wikitext_to_text
 
 # the main comparison's defaults; see README "Ablation" for the pilot curves they come from
 BUDGET_TOKENS = 2_000_000
@@ -64,8 +66,7 @@ def neutral_jsonl(path: Path) -> dict:
     """The neutral half, capped per language; returns {lang: {"docs", "bytes", "sources"}}."""
     from curate.evaluation.corpora import reference_docs
 
-    sources = SOURCES + (("wikipedia",) if WIKI_TO_TEXT else ())
-    docs = reference_docs(DATA.resolve(), "neutral", sources, wiki_to_text=WIKI_TO_TEXT)
+    docs = reference_docs(DATA.resolve(), "neutral", SOURCES, wiki_to_text=WIKI_TO_TEXT)
     by_lang: dict[str, dict[str, list]] = {}
     for doc in sorted(docs, key=lambda d: hashlib.sha1(d.key.encode()).hexdigest()):
         by_lang.setdefault(doc.lang, {}).setdefault(doc.source, []).append(doc)

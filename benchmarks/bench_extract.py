@@ -40,7 +40,7 @@ def main():
     warnings.filterwarnings("ignore")
     import trafilatura
 
-    from curate.io.decoding import decode_bytes
+    from curate.decoding import decode_bytes
 
     paths = (sorted(PAGES.glob("eval/*.html.gz")) + sorted(PAGES.glob("cache/*.html.gz")))[:: args.every]
     pages = [decode_bytes(gzip.decompress(path.read_bytes()), None, html=True)[0] for path in paths]

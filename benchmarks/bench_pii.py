@@ -44,7 +44,9 @@ def main():
     parser.add_argument("--pages", type=int, default=0, help="first N pages only (0: all 1,032)")
     args = parser.parse_args()
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-    from curate.evaluation.pii import SCORED_ENTITIES, curate_detector, default_presidio, score_spans
+    from curate.evaluation.pii import curate_detector, default_presidio, score_spans, scored_entities
+
+    entities = scored_entities()
 
     systems = {"curate_pii": curate_detector(True), "same_recognizers_full_text": curate_detector(False),
                "presidio_default": default_presidio()}
@@ -65,7 +67,8 @@ def main():
     ours, full = found["curate_pii"], found["same_recognizers_full_text"]
     samples = json.loads(SAMPLES.read_text(encoding="utf-8"))
     sample_texts = [s["full_text"] for s in samples]
-    accuracy = {name: score_spans(samples, systems[name](sample_texts)) for name in ("curate_pii", "presidio_default")}
+    accuracy = {name: score_spans(samples, systems[name](sample_texts), entities)
+                for name in ("curate_pii", "presidio_default")}
     result = {
         "web_text": {
             "pages_with_text": len(texts), "chars": chars, "extract_seconds": round(extract_seconds, 1),
@@ -78,7 +81,7 @@ def main():
         },
         "generated_large": {
             "samples": len(samples), "overlap_rule": "any overlap, same entity type",
-            **{name: {e: {k: r[e][k] for k in ("precision", "recall", "f1", "gold")} for e in SCORED_ENTITIES}
+            **{name: {e: {k: r[e][k] for k in ("precision", "recall", "f1", "gold")} for e in entities}
                for name, r in accuracy.items()},
         },
     }

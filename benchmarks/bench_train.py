@@ -15,7 +15,7 @@ Prints one JSON object. Three phases:
               (curate's train() loop); medians and ratios of ms/iter.
   recipe      both run the full recipe; final val loss on the whole val split (non-overlapping
               windows), to set beside nanoGPT's published 1.898.
-  budget      the preset model/configs/shakespeare_char_cpu_95s.yaml, for the same 95 s of wall
+  budget      the preset model/configs/cpu.yaml, for the same 95 s of wall
               time nanoGPT's recipe takes, reported beside 1.898.
 """
 
@@ -36,8 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # CURATE_SHAKESPEARE: another copy of the file, for a machine without ../shared (a lent GPU)
 SHAKESPEARE = Path(os.environ.get("CURATE_SHAKESPEARE", REPO / "../shared/data/text/tinyshakespeare/input.txt")).resolve()
-CPU_PRESET = REPO / "model/configs/shakespeare_char_cpu.yaml"
-BUDGET_PRESET = REPO / "model/configs/shakespeare_char_cpu_95s.yaml"
+CPU_PRESET = REPO / "model/configs/cpu_nanogpt.yaml"
+BUDGET_PRESET = REPO / "model/configs/cpu.yaml"
 NANOGPT_REFERENCE = {"val_loss_whole_split": 1.898, "bits_per_byte": 2.739, "wall_s": 95, "ms_per_iter": "38-42",
                      "tokens_per_s": 19000, "peak_rss_mib": 363}  # fmt: skip
 

@@ -36,7 +36,7 @@ import bench_train  # noqa: E402  (the faithful nanoGPT model and the Shakespear
 
 REPO = bench_train.REPO
 sys.path.insert(0, str(REPO))  # `model` importable without an install (a lent GPU machine has only torch & co)
-GPU_PRESET = REPO / "model/configs/shakespeare_char.yaml"
+GPU_PRESET = REPO / "model/configs/gpu_nanogpt.yaml"
 NANOGPT_PUBLISHED_VAL_LOSS = 1.4697  # nanoGPT README: "val loss 1.4697" after 5000 iterations on an A100
 
 

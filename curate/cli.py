@@ -6,15 +6,17 @@ Results go to stdout, progress and logs to stderr. Exit codes: 0 ok, 1 run failu
 import json
 import os
 import sys
+import time
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from curate import __version__
+from curate.config import FORMATS
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a line is a line, terminal or not: no wrap at 80 columns mid-phrase
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -25,10 +27,28 @@ class ConfigExit(click.ClickException):
 
 
 def _quiet_datatrove(verbose: bool) -> None:
-    from loguru import logger
+    from curate.executors import log_to_stderr
 
-    logger.remove()
-    logger.add(sys.stderr, level="INFO" if verbose else "WARNING")
+    log_to_stderr("INFO" if verbose else "WARNING")
+
+
+def _show_curate_warnings() -> None:
+    """A CurateWarning (a format taken from the files, a run that kept nothing) as one plain line on stderr, each
+    time it is raised; Python's other warnings as Python shows them."""
+    import warnings
+
+    from curate.config import CurateWarning
+
+    python_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CurateWarning):
+            err.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+        else:
+            python_show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", CurateWarning)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,33 +62,34 @@ def cli():
     curate stats out/web                   documents, bytes, column distributions, the funnel
     curate head out/web --rejected         read documents, kept or rejected
     curate validate pipelines/web.yaml     check a pipeline without running it
-    curate eval extraction|langid|dedup|pii ...  measure a stage on labelled data, beside published numbers
+    curate eval extraction|langid|dedup|pii|filters ...  measure stages on labelled data
     curate quality-model train ...         train the fastText quality classifier the quality_model stage uses
     curate report out/web                  one HTML page: funnel, signals, diversity, examples, config
+    curate tokenize out/web --tokenizer T  token files for trainers (nanoGPT .bin, datatrove .ds)
     curate ablate pipelines/web.yaml ...   train the same GPT on raw and curated data; compare bits per byte
-    curate train out/text --config ...     train the GPT on curated shards (also sample, evaluate, ...)
+    curate train out/text                  train the GPT on curated shards (also sample, evaluate, ...)
     """
+    _show_curate_warnings()
 
 
 def _overrides(values: tuple[str, ...]) -> dict:
-    import yaml
+    from curate.config import ConfigError, parse_overrides
 
-    result = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        result[key] = yaml.safe_load(value)
-    return result
+    try:
+        return parse_overrides(values)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
 
 
-def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...] = ()):
+def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...] = (), fmt: str | None = None):
     from curate.config import ConfigError
     from curate.pipeline import Pipeline
 
     overrides = _overrides(sets)
     if inputs:
         overrides["input.paths"] = list(inputs)
+    if fmt:
+        overrides["input.format"] = fmt
     try:
         return Pipeline.from_yaml(pipeline_file, overrides)
     except ConfigError as error:
@@ -78,30 +99,38 @@ def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...
 @cli.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @click.option("--input", "inputs", multiple=True, help="Input path or glob (repeatable); replaces input.paths.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Read every input file in this format, whatever "
+              "its name says (default: input.format, or the files' names when none fits it).")
 @click.option("--output", help="Output folder; replaces output.path.")
 @click.option("--workers", type=click.IntRange(min=1), help="Tasks run at once (default: executor.workers).")
-@click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: files, at most 16).")
+@click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: by input bytes, 16-256 MiB a part, at most one per file).")
 @click.option("--limit", type=int, help="Read at most N documents per task (quick trials).")
 @click.option("--force", is_flag=True, help="Delete the output's earlier run and start over (once the config has "
               "passed every check).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. executor.type=ray.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show datatrove's per-task logs on stderr.")
-def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_json, verbose):
+def run(pipeline_file, inputs, fmt, output, workers, tasks, limit, force, sets, as_json, verbose):
     """Run PIPELINE_FILE (YAML). Re-running resumes: finished tasks are skipped."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from curate.config import ConfigError
+    from curate.processes import children_die_with_this_process
 
-    pipeline = _load(pipeline_file, inputs, sets)
+    pipeline = _load(pipeline_file, inputs, sets, fmt)
     _quiet_datatrove(verbose)
+    children_die_with_this_process()  # a step's sandbox process (tasks run here with one worker) dies with the run
+    terminal = err.is_terminal
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True, disable=as_json) as bar:
+                  transient=True, disable=as_json or not terminal) as bar:
         task = bar.add_task("starting", total=None)
+        lines = _ProgressLines()
 
         def on_progress(p):
-            phase = f"phase {p.phase_number}/{p.phases} {p.phase}  " if p.phase else ""
-            bar.update(task, description=f"{phase}tasks {p.tasks_done}/{p.tasks}  kept {p.kept:,}  rejected {p.rejected:,}")
+            if terminal:
+                bar.update(task, description=_progress_text(p))
+            else:
+                lines.show(p)
 
         try:
             result = pipeline.run(output=output, workers=workers, tasks=tasks, limit=limit, force=force,
@@ -130,6 +159,31 @@ def run(pipeline_file, inputs, output, workers, tasks, limit, force, sets, as_js
         err.print("[red]conservation check failed:[/red] documents read (+ created) != kept + rejected; "
                   "see manifest.json")
         sys.exit(1)
+
+
+def _progress_text(p) -> str:
+    phase = f"phase {p.phase_number}/{p.phases} {p.phase}  " if p.phase else ""
+    return f"{phase}tasks {p.tasks_done}/{p.tasks}  kept {p.kept:,}  rejected {p.rejected:,}"
+
+
+class _ProgressLines:
+    """Progress when stderr is not a terminal (a log file, a pipe): a plain line when a phase completes, and at
+    most every PLAIN_EVERY_S seconds while one runs."""
+
+    PLAIN_EVERY_S = 10.0
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.last_text = None
+
+    def show(self, p) -> None:
+        now = time.monotonic()
+        text = _progress_text(p) + ("  done" if p.phase_done else "")
+        if text != self.last_text and (p.phase_done or now - self.last >= self.PLAIN_EVERY_S):
+            elapsed = int(now - self.started)
+            err.print(f"progress {elapsed // 60}:{elapsed % 60:02d}  {text}", highlight=False, soft_wrap=True)
+            self.last, self.last_text = now, text
 
 
 def _print_funnel(funnel: list[dict], conservation: dict, splits: dict) -> None:
@@ -164,20 +218,89 @@ def _print_funnel(funnel: list[dict], conservation: dict, splits: dict) -> None:
 
 @cli.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, help="As `curate run --input`.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="As `curate run --format`.")
+@click.option("--output", help="As `curate run --output`: checked that it can be written (nothing is created).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-def validate(pipeline_file, sets):
-    """Check PIPELINE_FILE: keys, types, stage names and parameters, input paths, files stages need. Runs nothing."""
+def validate(pipeline_file, inputs, fmt, output, sets):
+    """Check PIPELINE_FILE, with the options of the `curate run` you are about to type: keys, types, stage names and
+    parameters, input paths and format, files stages need, the output folder. Runs nothing."""
     from curate.config import ConfigError
 
-    pipeline = _load(pipeline_file, (), sets)
+    pipeline = _load(pipeline_file, inputs, sets, fmt)
+    output = output or pipeline.config.output.path
     try:
         fmt, files = pipeline.resolve_inputs()
         # every stage built (each checks its own values: a model file that is not there, ...), columns, phases
-        pipeline.build(files, fmt, pipeline.config.output.path, tasks=1)
+        pipeline.build(files, fmt, output, tasks=1)
+        pipeline.check_output(output)
     except ConfigError as error:
         raise ConfigExit(str(error)) from None
     stages = ", ".join(s.name for s in pipeline.config.stages) or "no stages"
-    out.print(f"{pipeline_file}: ok ({fmt} input, {len(files)} files; {stages})")
+    out.print(f"{pipeline_file}: ok ({fmt} input, {len(files)} files; {stages}; output {output})")
+
+
+@cli.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, help="As `curate run --input`.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="As `curate run --format`.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.option("--fraction", default=0.005, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Share of the input the larger sample reads (raised to reach --min-docs).")
+@click.option("--min-docs", default=300, show_default=True, type=click.IntRange(min=10),
+              help="Documents the larger sample reads at least.")
+@click.option("--seed", default=0, show_default=True, help="Which files and records are sampled.")
+@click.option("--workers", type=click.IntRange(min=1), help="Workers of the samples and of the run forecast "
+              "(default: executor.workers).")
+@click.option("--nodes", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Also recommend and forecast for a cluster of this many nodes...")
+@click.option("--cpus-per-node", type=click.IntRange(min=1), help="...with this many CPUs (default: this machine's)...")
+@click.option("--ram-gb", type=click.FloatRange(min=0.5), help="...and this much memory each (default: this machine's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
+def plan(pipeline_file, inputs, fmt, sets, fraction, min_docs, seed, workers, nodes, cpus_per_node, ram_gb, as_json):
+    """Forecast a run of PIPELINE_FILE before it: wall time, peak memory per phase, work and output disk, kept
+    documents and tokens per split, and the tasks and workers to use, here and on a cluster. Runs the pipeline on
+    two seeded samples of the input (nested, the larger at least --min-docs documents) and extrapolates."""
+    from curate.config import ConfigError
+    from curate.plan import plan as make_plan
+
+    pipeline = _load(pipeline_file, inputs, sets, fmt)
+    try:
+        result = make_plan(pipeline, fraction=fraction, min_docs=min_docs, seed=seed, workers=workers, nodes=nodes,
+                           cpus_per_node=cpus_per_node, ram_gb=ram_gb, log=lambda line: err.print(line))
+    except ConfigError as error:
+        raise ConfigExit(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    _print_plan(result)
+
+
+def _print_plan(result: dict) -> None:
+    from rich.table import Table
+
+    mb = 2**20
+    out.print(f"input: {result['input']['bytes'] / mb:,.1f} MB, about {result['input']['docs']:,} documents")
+    out.print(f"here, {result['workers']} workers: about {result['wall_seconds']:,.0f} s "
+              f"({result['fixed_seconds']:,.0f} s of it fixed: start-up, models)")
+    table = Table("phase", "tasks", "wall s", "s per 1k docs", "peak RSS MB", "grows with input")
+    for p in result["phases"]:
+        table.add_row(p["name"], str(p["tasks"]), f"{p['wall_seconds']:,.1f}", f"{p['seconds_per_1k_docs']:.2f}",
+                      f"{p['peak_rss_mb']:,.0f}", "yes" if p["rss_grows_with_input"] else "")
+    out.print(table)
+    disk = result["disk_bytes"]
+    out.print(f"disk: work {disk['work'] / mb:,.1f} MB (deleted at the end), output {disk['output'] / mb:,.1f} MB")
+    kinds = ", ".join(f"{kind} {v['docs']:,} docs / {v['tokens']:,} tokens" for kind, v in result["output"].items())
+    out.print(f"output: {kinds}")
+    dedup = result["dedup_removed_share"]
+    out.print(f"dedup removes {dedup['forecast']:.1%} of the documents (samples: "
+              f"{', '.join(f'{d:.1%}' for d in dedup['samples'])}; extrapolated to the whole input)")
+    r = result["recommend"]
+    out.print(f"recommended: {r['nodes']} node(s), --workers {r['workers']}, --tasks {r['tasks']}: about "
+              f"{r['wall_seconds']:,.0f} s")
+    for key in ("note", "warning"):
+        if key in r:
+            err.print(f"{key}: {r[key]}")
 
 
 @cli.command()
@@ -211,6 +334,52 @@ def stats(output, as_json):
         out.print(table)
     if "funnel" in result:
         _print_funnel(result["funnel"], result["conservation"], result["splits"])
+    _print_tokenized(result.get("tokenized", {}))
+
+
+@cli.command()
+@click.argument("output", type=click.Path())
+@click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(),
+              help="A tokenizer.json, a transformers tokenizer folder, or a `curate train` checkpoint folder.")
+@click.option("--name", help="Output folder OUTPUT/tokens/NAME [the tokenizer's folder or file name].")
+@click.option("--eos", help="End-of-document token [tokenizer_config.json's eos_token, else <|endoftext|>, "
+              "<|end_of_text|>, </s> or <eos>, the first in the vocabulary].")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["nanogpt", "datatrove"]),
+              help="Files to write (repeatable) [both].")
+@click.option("--seq-len", type=click.IntRange(min=2), help="Also write shuffled sequences of this many tokens "
+              "(SPLIT.seqN.bin; for a model with context T use T + 1).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sequence shuffle.")
+@click.option("--split", "splits", multiple=True, type=click.Choice(["train", "val", "test", "data"]),
+              help="Only these splits (repeatable) [all the run has].")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+def tokenize(output, tokenizer_path, name, eos, formats, seq_len, seed, splits, as_json):
+    """Tokenize the kept documents of OUTPUT into the token files trainers read: nanoGPT's SPLIT.bin (uint16, or
+    uint32 for a vocabulary over 65,536; EOS after each document) and datatrove's .ds/.ds.index/.ds.metadata, in
+    OUTPUT/tokens/NAME/. Token counts go into OUTPUT/manifest.json (`tokenized`) and `curate stats`."""
+    from curate.tokenize import FORMATS, TokenizeError, load_tokenizer, tokenize_output
+
+    try:
+        tokenizer = load_tokenizer(tokenizer_path, eos, name)
+        record = tokenize_output(output, tokenizer, tuple(formats) or FORMATS, seq_len, seed, tuple(splits),
+                                 log=lambda line: err.print(line, highlight=False))
+    except TokenizeError as error:
+        raise ConfigExit(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    _print_tokenized({tokenizer.name: record})
+    out.print(f"token files: {os.path.join(output, record['folder'])}" +
+              ("" if record["manifest"] else "  (no manifest.json in OUTPUT: recorded in meta.json only)"))
+
+
+def _print_tokenized(tokenized: dict) -> None:
+    """One line per tokenizer: its vocabulary and dtype, then documents and tokens per split."""
+    for name, record in tokenized.items():
+        # "<name> tokens": not the funnel's model-independent word counts printed above
+        sizes = ", ".join(f"{split} {s['docs']:,} docs / {s['tokenizer_tokens']:,} {name} tokens"
+                          for split, s in record["splits"].items())
+        out.print(f"[bold]tokenized[/bold] {name} (vocab {record['vocab_size']:,}, {record['dtype']}, EOS "
+                  f"{record['eos_token']}): {sizes}", highlight=False)
 
 
 @cli.command()
@@ -235,7 +404,12 @@ def head(output, n, rejected, reason, split, chars, as_json):
             click.echo(json.dumps(row, ensure_ascii=False, default=str))
             continue
         out.rule(f"{row['id']}")
-        fields = {k: v for k, v in row.items() if k not in ("id", "text") and v is not None}
+        if row.get("reason"):  # why first; the metadata line after it can run to thousands of characters
+            value = f" = {row['reason_value']:g}" if row.get("reason_value") is not None else ""
+            out.print(f"[bold red]{row.get('rejected_by')}: {row['reason']}{value}[/bold red]  "
+                      f"{row.get('reason_detail') or ''}", highlight=False)
+        rejection = ("rejected_by", "reason", "reason_value", "reason_detail")
+        fields = {k: v for k, v in row.items() if k not in ("id", "text", *rejection) and v is not None}
         out.print(" ".join(f"[dim]{k}=[/dim]{v}" for k, v in fields.items()), highlight=False)
         text = row["text"] or ""
         out.print(text[:chars], markup=False, highlight=False)
@@ -248,7 +422,9 @@ def head(output, n, rejected, reason, split, chars, as_json):
 @click.option("--out", "html_path", type=click.Path(dir_okay=False), help="Where to write it [OUTPUT/report.html].")
 @click.option("--ablation", type=click.Path(exists=True, dir_okay=False),
               help="A `curate ablate` ablation.json: adds its table and curves.")
-def report(output, html_path, ablation):
+@click.option("--filters", "filters_file", type=click.Path(exists=True, dir_okay=False),
+              help="A `curate eval filters --report` JSON: adds its tables (OUT/filters_eval.json is read by itself).")
+def report(output, html_path, ablation, filters_file):
     """Write the data-quality report of OUTPUT: one self-contained HTML file (charts embedded, works offline).
 
     OUTPUT is a `curate run` output folder, or a `curate ablate` folder (the full pipeline's output with the
@@ -256,7 +432,8 @@ def report(output, html_path, ablation):
     from curate.report import ReportError, build_report
 
     try:
-        path = build_report(output, html_path, json.loads(open(ablation).read()) if ablation else None)
+        path = build_report(output, html_path, json.loads(open(ablation).read()) if ablation else None,
+                            json.loads(open(filters_file).read()) if filters_file else None)
     except ReportError as error:
         raise ConfigExit(str(error)) from None
     out.print(f"report: {path}")
@@ -266,8 +443,8 @@ def report(output, html_path, ablation):
 @click.argument("pipeline_file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--budget-tokens", type=click.IntRange(min=1), required=True,
               help="Training tokens per run, the same for every variant.")
-@click.option("--config", "train_config", type=click.Path(exists=True, dir_okay=False),
-              help="Trainer preset [model/configs/ablation_cpu.yaml: byte tokenizer].")
+@click.option("--config", "train_config", type=click.Path(dir_okay=False),
+              help="Trainer preset: a YAML file or a name in model/configs/ [ablation_cpu: byte tokenizer].")
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
               help="Clean text to evaluate on too (repeatable): a .txt file, a folder of them, a curate output, or a "
                    "JSONL file of {\"text\", \"lang\"} lines (scored per language, summarised by the raw training "
@@ -341,6 +518,7 @@ EVAL_COMMANDS = {
     "langid": "curate.evaluation.langid:command",
     "dedup": "curate.evaluation.dedup:command",
     "pii": "curate.evaluation.pii:command",
+    "filters": "curate.evaluation.filters:command",
 }
 
 # other command groups that live beside the stage they serve

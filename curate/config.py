@@ -20,15 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 
-FORMATS = ("warc", "jsonl", "parquet", "html", "text", "hf")
-# file name endings that tell the input format when `format` is left out
-FORMAT_SUFFIXES = {
-    "warc": (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz", ".warc.zst"),
-    "jsonl": (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.bz2", ".json.gz", ".ndjson", ".json"),
-    "parquet": (".parquet",),
-    "html": (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml"),
-    "text": (".txt", ".txt.gz", ".md", ".text"),
-}
+FORMATS = ("warc", "jsonl", "parquet", "html", "text", "hf", "mediawiki")  # file name endings: curate/io/input_files.py
 
 
 class ConfigError(ValueError):
@@ -39,6 +31,11 @@ class ConfigError(ValueError):
         self.source = source
         prefix = f"{source}: " if source else ""
         super().__init__("\n".join(prefix + e for e in errors))
+
+
+class CurateWarning(UserWarning):
+    """Something a user must see although the run goes on (an input format taken from the files, a run that kept
+    nothing). `curate run` prints these on stderr; the manifest keeps them under `warnings`."""
 
 
 class _Strict(BaseModel):
@@ -52,6 +49,9 @@ class InputConfig(_Strict):
     id_key: str = "id"
     columns: dict[str, str] = Field(default_factory=dict, description="input fields to keep as typed columns")
     limit: int = Field(-1, description="read at most this many documents per task (-1: all)")
+    sample: float | None = Field(None, gt=0, le=1, description="read this seeded share of the records (a quick "
+                                 "trial; `curate plan` samples this way); the others are counted, not read")
+    sample_seed: int = Field(0, description="the seed of input.sample: another seed, another share")
 
     @field_validator("paths", mode="before")
     @classmethod
@@ -78,7 +78,8 @@ class OutputConfig(_Strict):
 
 class ExecutorConfig(_Strict):
     type: Literal["local", "ray", "slurm"] = "local"
-    tasks: int | None = Field(None, gt=0, description="how many parts the input is split into (default: min(files, 16))")
+    tasks: int | None = Field(None, gt=0, description="how many parts the input is split into (default: by input bytes: "
+                                 "curate.io.input_files.default_tasks)")
     workers: int = Field(1, gt=0, description="how many tasks run at once")
     options: dict[str, Any] = Field(default_factory=dict, description="passed to datatrove's Ray/Slurm executor")
     work_dir: str | None = Field(None, description="folder for dedup/decontamination files and documents handed "
@@ -167,27 +168,32 @@ def validate_config(data: dict, source: str | None = None, lines: dict[tuple, in
     return config
 
 
-# executor.options for type ray that go to ray.init (the rest go to datatrove's RayPipelineExecutor)
+# executor.options for type ray that go to ray.init, and those that size each worker's actor (curate/ray_workers.py;
+# the names of datatrove's RayPipelineExecutor options, so configs written for it keep working)
 RAY_INIT_OPTIONS = {"address": str | None, "num_cpus": int | None}
+RAY_ACTOR_OPTIONS = {"cpus_per_task": int | None, "mem_per_cpu_gb": float | None, "gpus_per_task": int | None,
+                     "ray_remote_kwargs": dict | None}
 # arguments of datatrove's executors that the pipeline sets itself, per phase
 _EXECUTOR_ARGUMENTS = {"pipeline", "tasks", "workers", "logging_dir", "depends"}
 
 
 def check_executor_options(executor: ExecutorConfig, lines: dict) -> list[str]:
-    """`executor.options` against the __init__ of datatrove's Ray or Slurm executor: a misspelled or mistyped
-    option stops the run here, not when the first phase's executor is built (after the run has started)."""
+    """`executor.options` against what the Ray executor takes, or the __init__ of datatrove's Slurm executor: a
+    misspelled or mistyped option stops the run here, not when the first phase's executor is built (after the run
+    has started)."""
     if executor.type == "local" or not executor.options:
         return []
     if executor.type == "ray":
-        from datatrove.executor.ray import RayPipelineExecutor as cls
+        label = "the ray executor (curate/ray_workers.py)"
+        fields = {name: (annotation, None) for name, annotation in {**RAY_ACTOR_OPTIONS, **RAY_INIT_OPTIONS}.items()}
     else:
-        from datatrove.executor.slurm import SlurmPipelineExecutor as cls
-    fields = {name: (field.annotation, None) for name, field in params_model(cls).model_fields.items()
-              if name not in _EXECUTOR_ARGUMENTS}  # every option optional: curate has defaults (slurm time, ...)
-    if executor.type == "ray":
-        fields.update({name: (annotation, None) for name, annotation in RAY_INIT_OPTIONS.items()})
-    model = create_model(f"{cls.__name__}Options", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
-                         **fields)
+        from datatrove.executor.slurm import SlurmPipelineExecutor
+
+        label = "datatrove's SlurmPipelineExecutor"
+        fields = {name: (field.annotation, None) for name, field in params_model(SlurmPipelineExecutor).model_fields.items()
+                  if name not in _EXECUTOR_ARGUMENTS}  # every option optional: curate has defaults (slurm time, ...)
+    model = create_model(f"{executor.type}ExecutorOptions",
+                         __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields)
     try:
         model.model_validate(executor.options)
     except ValidationError as error:
@@ -196,7 +202,7 @@ def check_executor_options(executor: ExecutorConfig, lines: dict) -> list[str]:
             key = ("executor", "options", *e["loc"])
             path = "executor.options." + ".".join(str(part) for part in e["loc"])
             if e["type"] == "extra_forbidden":
-                message = f"unknown option for datatrove's {cls.__name__}; allowed: {', '.join(sorted(fields))}"
+                message = f"unknown option for {label}; allowed: {', '.join(sorted(fields))}"
             else:
                 message = f"{e['msg']} (got {e.get('input')!r})"
             errors.append(_at(lines, key) + f"{path}: {message}")
@@ -338,6 +344,17 @@ def _key_lines(text: str) -> dict[tuple, int]:
     return lines
 
 
+def parse_overrides(values) -> dict:
+    """`--set KEY=VALUE` items as {dotted key: value}, each value parsed as YAML."""
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError([f"--set expects KEY=VALUE, got {item!r}"])
+        result[key] = yaml.safe_load(value)
+    return result
+
+
 def _set_dotted(data: dict, dotted: str, value) -> None:
     """`a.b.c` sets data["a"]["b"]["c"]; a number indexes a list (`stages.8.split.fractions`: the ninth stage)."""
     node = data
@@ -355,25 +372,3 @@ def _set_dotted(data: dict, dotted: str, value) -> None:
             node[part] = value
         else:
             node = node[part] if isinstance(node, list) else node.setdefault(part, {})
-
-
-def infer_format(paths: list[str]) -> str | None:
-    """The input format from the file names (a folder: from the names of the files in it)."""
-    for path in paths:
-        lowered = path.lower().rstrip("/")
-        for fmt, suffixes in FORMAT_SUFFIXES.items():
-            if lowered.endswith(suffixes):
-                return fmt
-    for path in paths:
-        import fsspec
-
-        try:
-            fs, root = fsspec.core.url_to_fs(path)
-            names = sorted(fs.find(root))[:1000] if fs.isdir(root) else []
-        except (OSError, ValueError):
-            continue
-        for name in names:
-            found = infer_format([name])
-            if found:
-                return found
-    return None

@@ -9,10 +9,12 @@ GlobalStage (dedup, decontamination) cuts the run where it stands:
 
 Every phase keeps datatrove's logs, stats and completion markers in OUT/logs/<phase>/, so re-running the same command
 skips the tasks (of every phase) that finished and resumes the rest; a phase starts only when the one before it has
-completed all its tasks. Locally and on Ray the phases run one after the other in this process; on Slurm they are
-submitted at once as jobs that depend on each other (datatrove's `depends`).
+completed all its tasks. Locally and on Ray the phases run one after the other on the run's workers (the same
+processes for every phase: curate/executors.py); on Slurm they are submitted at once as jobs that depend on each
+other (datatrove's `depends`).
 
-Each task also records its wall time and peak RSS (OUT/logs/<phase>/resources/<rank>.json) for the manifest.
+Each task also records its wall time and peak RSS (OUT/logs/<phase>/resources/<rank>.json) for the manifest, and
+the documents that reached the end of its phase so far (OUT/logs/<phase>/progress/<rank>.json) for the progress line.
 """
 
 import collections
@@ -26,7 +28,8 @@ from datatrove.io import DataFolder, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from curate.dedup.clusters import peak_rss_mb, reset_peak_rss
-from curate.io.spill import SpillReader, SpillWriter
+from curate.io.spill import SpillReader, SpillTexts, SpillWriter
+from curate.funnel import is_rejected
 from curate.stages.base import GlobalStage, ObserveStep
 
 
@@ -40,15 +43,23 @@ class Phase:
     steps: list[PipelineStep]
     tasks: int
 
+    def task_steps(self, logging_dir: str | None) -> list[PipelineStep]:
+        """What a task of the phase runs: its steps, the progress count before the last one (when documents
+        stream through it), and the task's resources record."""
+        steps = self.steps if len(self.steps) == 1 else [*self.steps[:-1], TaskProgress(logging_dir), self.steps[-1]]
+        return [*steps, TaskResources(logging_dir)]
+
     @property
     def step_names(self) -> list[str]:
-        return [step.name for step in self.steps]
+        """The names of a task's steps, in the order of its stats."""
+        return [step.name for step in self.task_steps(None)]
 
 
 def plan_phases(reader: PipelineStep, stages: list[PipelineStep], writer: PipelineStep, tasks: int, work_dir: str,
                 columns: dict[str, pa.DataType]) -> list[Phase]:
-    """Cut reader -> stages -> writer into phases at each GlobalStage. Sets each GlobalStage's `work_dir` (its files)
-    and `spill_dir` (the documents of the phase before it). `columns`: every declared column, for the spill files."""
+    """Cut reader -> stages -> writer into phases at each GlobalStage. Sets each GlobalStage's `work_dir` (its files),
+    `spill_dir` (the documents of the phase before it) and `spill_texts` (their texts, by rank and position).
+    `columns`: every declared column, for the spill files."""
     phases: list[Phase] = []
     head: list[PipelineStep] = [reader]
     for stage in stages:
@@ -57,13 +68,55 @@ def plan_phases(reader: PipelineStep, stages: list[PipelineStep], writer: Pipeli
             continue
         name = f"{len(phases) + 1:02d}-stream"
         spill = f"{work_dir}/spill/{name}"
-        stage.work_dir, stage.spill_dir = f"{work_dir}/{stage.name}", spill
+        stage.work_dir, stage.spill_dir, stage.spill_texts = f"{work_dir}/{stage.name}", spill, SpillTexts(spill)
         phases.append(Phase(name, [*head, ObserveStep(stage), SpillWriter(spill, columns)], tasks))
         for part, part_tasks, step in stage.reduce_steps(tasks):
             phases.append(Phase(f"{len(phases) + 1:02d}-{stage.name}-{part}", [step], part_tasks))
         head = [SpillReader(spill, name), stage]
     phases.append(Phase(f"{len(phases) + 1:02d}-stream", [*head, writer], tasks))
     return phases
+
+
+class TaskProgress(PipelineStep):
+    """Before the last step of a phase that streams documents: how many reached it, and how many of them are
+    rejected, rewritten at most every `every_s` seconds and when the task ends (what `curate run` shows)."""
+
+    name = "progress"
+    type = "📈 - PROGRESS"
+
+    def __init__(self, logging_dir: str, every_s: float = 0.5):
+        super().__init__()
+        self.logging_dir, self.every_s = logging_dir, every_s
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        counts = {"docs": 0, "rejected": 0}
+        last = time.monotonic()
+        for doc in data or ():
+            counts["docs"] += 1
+            counts["rejected"] += is_rejected(doc)
+            if time.monotonic() - last > self.every_s:
+                self._write(rank, counts)
+                last = time.monotonic()
+            yield doc
+        self._write(rank, counts)
+
+    def _write(self, rank: int, counts: dict) -> None:
+        folder = get_datafolder(self.logging_dir)
+        with folder.open(f"progress/{rank:05d}.json.tmp", "wt") as f:
+            json.dump(counts, f)
+        folder.mv(f"progress/{rank:05d}.json.tmp", f"progress/{rank:05d}.json")
+
+
+def read_progress(logs: DataFolder, phase: "Phase") -> dict:
+    """The documents through `phase` so far (all tasks), and its completed tasks."""
+    counts = {"docs": 0, "rejected": 0, "tasks_done": 0}
+    for path in logs.glob(f"{phase.name}/progress/*.json"):
+        with logs.open(path, "rt") as f:
+            task = json.load(f)
+        counts["docs"] += task.get("docs", 0)
+        counts["rejected"] += task.get("rejected", 0)
+    counts["tasks_done"] = len(logs.glob(f"{phase.name}/completions/*"))
+    return counts
 
 
 class TaskResources(PipelineStep):
@@ -98,14 +151,16 @@ class PhaseRun:
 
 
 def run_phases(phases: list[Phase], make_executor: ExecutorFactory, logs: DataFolder, submit_only: bool = False,
-               on_phase: Callable[[int, Phase], None] | None = None) -> list[PhaseRun]:
+               on_phase: Callable[[int, Phase], None] | None = None,
+               after_phase: Callable[[Phase], None] | None = None) -> list[PhaseRun]:
     """Run the phases in order (or, `submit_only`, hand the whole chain to the executor of the last phase, which
-    submits its dependencies first: Slurm). Raises PhaseFailed naming the first phase that did not complete."""
+    submits its dependencies first: Slurm). Raises PhaseFailed naming the first phase that did not complete.
+    `after_phase(phase)`: called when a phase this call ran has completed all its tasks."""
     runs: list[PhaseRun] = []
     previous = None
     for phase in phases:
         logging_dir = logs.resolve_paths(phase.name)
-        executor = make_executor([*phase.steps, TaskResources(logging_dir)], tasks=phase.tasks,
+        executor = make_executor(phase.task_steps(logging_dir), tasks=phase.tasks,
                                  logging_dir=logging_dir, depends=previous if submit_only else None)
         runs.append(PhaseRun(phase, executor, phase.tasks - len(executor.get_incomplete_ranks())))
         previous = executor
@@ -122,7 +177,33 @@ def run_phases(phases: list[Phase], make_executor: ExecutorFactory, logs: DataFo
         if incomplete:
             raise PhaseFailed(f"phase {run.phase.name}: task(s) {incomplete[:10]} did not complete (see "
                               f"{logs.resolve_paths(run.phase.name)}/logs/); re-run the same command to resume")
+        if after_phase and run.already_done < run.phase.tasks:
+            after_phase(run.phase)
     return runs
+
+
+DISK_FILE = "disk.json"  # OUT/logs/<phase>/disk.json: the work folder's and the output's bytes when the phase ended
+
+
+def record_disk(logs: DataFolder, phase: Phase, folders: dict[str, str]) -> None:
+    """Bytes under each of `folders` (name -> path, any fsspec URL; a missing folder is 0) as the phase ends, a
+    folder inside another (OUT/.work in OUT) not counted in the outer one: the work folder holds every spill and
+    stage file written so far (nothing is deleted before the run ends), so the largest value over the phases is the
+    run's peak work disk."""
+    sizes, paths = {}, {}
+    for name, path in folders.items():
+        try:
+            folder = get_datafolder(path)
+            paths[name] = folder.path.rstrip("/")
+            sizes[name] = int(folder.fs.du(folder.path, total=True)) if path and folder.isdir("") else 0
+        except OSError:
+            sizes[name] = None
+    for outer, outer_path in paths.items():
+        for inner, inner_path in paths.items():
+            if inner != outer and inner_path.startswith(outer_path + "/") and sizes[outer] and sizes[inner]:
+                sizes[outer] -= sizes[inner]
+    with logs.open(f"{phase.name}/{DISK_FILE}", "wt") as f:
+        json.dump(sizes, f)
 
 
 def phase_resources(logs: DataFolder, phase: Phase) -> dict:
@@ -131,9 +212,13 @@ def phase_resources(logs: DataFolder, phase: Phase) -> dict:
     for path in sorted(logs.glob(f"{phase.name}/resources/*.json")):
         with logs.open(path, "rt") as f:
             records.append(json.load(f))
+    disk = {}
+    if logs.isfile(f"{phase.name}/{DISK_FILE}"):
+        with logs.open(f"{phase.name}/{DISK_FILE}", "rt") as f:
+            disk = {f"{name}_bytes": value for name, value in json.load(f).items()}
     if not records:
-        return {"name": phase.name, "tasks": phase.tasks}
+        return {"name": phase.name, "tasks": phase.tasks, **disk}
     return {"name": phase.name, "tasks": phase.tasks,
             "wall_seconds": round(max(r["finished"] for r in records) - min(r["started"] for r in records), 3),
             "task_seconds": round(sum(r["finished"] - r["started"] for r in records), 3),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in records)}
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in records), **disk}

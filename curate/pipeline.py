@@ -12,7 +12,9 @@ The Python API and `curate run` are the same code:
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -21,23 +23,25 @@ import pyarrow as pa
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from curate.config import (FORMAT_SUFFIXES, FORMATS, ConfigError, PipelineConfig, StageConfig,
-                           infer_format, load_pipeline_config, validate_config)
-from curate.executors import make_executor, ray_cluster
+from curate.config import (FORMATS, ConfigError, CurateWarning, PipelineConfig, StageConfig, load_pipeline_config,
+                           validate_config)
+from curate.executors import make_executor, quiet_logs, worker_pool
 from curate.io.file_readers import FileReader
-from curate.io.input_files import InputError, InputFile, resolve_inputs
-from curate.io.manifest import build_manifest, package_versions
+from curate.io.input_files import InputError, InputFile, InputPath, default_tasks, reads, resolve_inputs
+from curate.io.manifest import build_manifest, kept_tokenized, nothing_kept, package_versions
+from curate.io.mediawiki_reader import MediaWikiReader
+from curate.io.reader_base import RecordSample
 from curate.io.record_readers import HuggingFaceReader, JsonlReader, ParquetReader
 from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
+from curate.io.token_files import TOKENS_DIR
 from curate.io.warc_reader import WarcReader
-from curate.phases import Phase, plan_phases, run_phases
+from curate.phases import Phase, plan_phases, read_progress, record_disk, run_phases
 from curate.stages import resolve_step_class
 from curate.stages.base import GlobalStage
 from curate.stages.datatrove_step import DatatroveStep
 from curate.stages.limits import LimitedStep
 
-DEFAULT_MAX_TASKS = 16  # default task count: one per input file, at most this many
 WORK_DIR = ".work"  # OUT/.work: GlobalStages' files and spilled documents; deleted when a run completes
 
 
@@ -60,7 +64,9 @@ class RunResult:
 
 @dataclass
 class Progress:
-    """What `run` reports while it runs (the CLI draws it)."""
+    """What `run` reports while it runs (the CLI draws it): the phase running, its completed tasks, and the
+    documents that reached the end of the phase so far, live (`kept`) and rejected. A phase of reduce steps
+    (dedup buckets, clusters, the decontamination index) moves documents through none: its tasks move."""
 
     kept: int = 0
     rejected: int = 0
@@ -69,42 +75,91 @@ class Progress:
     phase: str = ""  # the phase running, when the run has more than one (dedup, decontamination)
     phase_number: int = 1
     phases: int = 1
+    phase_done: bool = False  # the last report of a phase, sent when it has completed
 
 
 class Pipeline:
-    def __init__(self, config: PipelineConfig | dict, source: str | None = None):
+    def __init__(self, config: PipelineConfig | dict, source: str | None = None, format_forced: bool = False):
+        """`format_forced`: input.format was chosen for this run (`--format`, `--set input.format=...`): every file
+        is read in that format, whatever its name says."""
         self.config = config if isinstance(config, PipelineConfig) else validate_config(config, source=source)
         self.source = source
+        self.format_forced = format_forced
+        self.input_paths: list[InputPath] = []
+        self.warnings: list[str] = []  # CurateWarnings raised while planning; the manifest keeps them
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "Pipeline":
-        return cls(load_pipeline_config(path, overrides), source=str(path))
+        return cls(load_pipeline_config(path, overrides), source=str(path),
+                   format_forced="input.format" in (overrides or {}))
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            warnings.warn(message, CurateWarning, stacklevel=3)
 
     # ---- planning -------------------------------------------------------------------------------------------
     def resolve_inputs(self) -> tuple[str, list[InputFile]]:
+        """The input format and every input file. What each path matched is left in `self.input_paths`."""
         cfg = self.config.input
-        fmt = cfg.format or infer_format(cfg.paths)
+        try:
+            files, self.input_paths = resolve_inputs(cfg.paths, directory_listing=cfg.format != "hf")
+        except InputError as error:
+            raise ConfigError([f"input.paths: {error}"], self.source) from None
+        fmt = cfg.format if self.format_forced else self._format_of(files, cfg.format)
         if fmt is None:
             raise ConfigError([f"input.format: cannot tell the format from {cfg.paths}; set one of {', '.join(FORMATS)}"],
                               self.source)
-        try:
-            files = resolve_inputs(cfg.paths, suffixes=FORMAT_SUFFIXES.get(fmt), directory_listing=fmt != "hf")
-        except InputError as error:
-            raise ConfigError([f"input.paths: {error}"], self.source) from None
         return fmt, files
 
-    def make_reader(self, fmt: str, files: list[InputFile], limit: int) -> PipelineStep:
+    def _format_of(self, files: list[InputFile], configured: str | None) -> str | None:
+        """The configured format, unless no file's name fits it and the names agree on another one: then theirs,
+        with a warning (`text.yaml --input x.jsonl` reads JSON lines, not the whole file as one document). Names
+        that fit no single reader are a ConfigError; files named for another format than the one chosen are
+        rejected by the reader as `wrong_format`."""
+        found = Counter(f.format for f in files if f.format)
+        if not found or configured == "hf":
+            return configured
+        if configured and any(reads(configured, name) for name in found):
+            others = {name: n for name, n in found.items() if not reads(configured, name)}
+            if others:
+                self.warn(f"input: {_counted(others)} named for another format than {configured}: rejected as "
+                          f"wrong_format (leave them out with a glob, or read them as {configured} with --format)")
+            return configured
+        fits = [fmt for fmt, _ in found.most_common() if all(reads(fmt, name) for name in found)]
+        if not fits:
+            wanted = f"the pipeline reads {configured}; " if configured else ""
+            raise ConfigError([f"input.format: {wanted}the input files are {_counted(found)}: choose one with "
+                               f"--format, or narrow input.paths with a glob"], self.source)
+        if configured:
+            self.warn(f"input: the files are {fits[0]} ({_counted(found)}), not {configured} as input.format says: "
+                      f"reading them as {fits[0]} (--format {configured} reads them as {configured})")
+        return fits[0]
+
+    def make_reader(self, fmt: str, files: list[InputFile], limit: int, sampled: bool = True) -> PipelineStep:
+        """The reader of `fmt`; with `input.sample`, reading that share of the records (not when `sampled` is off:
+        `count_records`)."""
         cfg = self.config.input
         columns = {name: parse_type(t) for name, t in cfg.columns.items()}
+        common = {"limit": limit, "check_suffixes": not self.format_forced,  # --format: read whatever the names say
+                  "sample": RecordSample(cfg.sample, cfg.sample_seed) if cfg.sample is not None and sampled else None}
         if fmt == "warc":
-            return WarcReader(files, limit=limit)
+            return WarcReader(files, **common)
         if fmt in ("html", "text"):
-            return FileReader(files, kind=fmt, limit=limit)
+            return FileReader(files, kind=fmt, **common)
+        if fmt == "mediawiki":
+            return MediaWikiReader(files, **common)
         reader_cls = {"jsonl": JsonlReader, "parquet": ParquetReader, "hf": HuggingFaceReader}[fmt]
         if fmt == "parquet" and not cfg.columns and files:
             exclude = {cfg.text_key, cfg.id_key, "url", "metadata", *RESERVED_INPUT_FIELDS}
-            columns = _parquet_columns(files, exclude=exclude)
-        return reader_cls(files, limit=limit, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns)
+            columns = _parquet_columns([f for f in files if self.format_forced or reads(fmt, f.format or fmt)],
+                                       exclude=exclude)
+        return reader_cls(files, text_key=cfg.text_key, id_key=cfg.id_key, columns=columns, **common)
+
+    def count_records(self, fmt: str, files: list[InputFile]) -> int:
+        """How many records `files` hold (documents and unreadable records alike): the reader alone, no stage."""
+        reader = self.make_reader(fmt, files, limit=-1, sampled=False)
+        return sum(1 for _ in reader.run())
 
     def make_stages(self) -> list[PipelineStep]:
         steps, seen = [], {}
@@ -157,6 +212,21 @@ class Pipeline:
                                "work folder every worker can read and write; set executor.work_dir"])
         return folder.resolve_paths(WORK_DIR) if _is_local(folder) else ""
 
+    def check_output(self, output: str) -> None:
+        """For `curate validate`: a local output folder can be created and written, checked without creating it
+        (a run checks by writing; other filesystems are checked then)."""
+        import os
+
+        folder = get_datafolder(output)
+        if not _is_local(folder):
+            return
+        existing = Path(folder.path)
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError([f"output.path: cannot write to {output!r}: {existing} is not a writable folder"],
+                              self.source)
+
     # ---- running --------------------------------------------------------------------------------------------
     def run(self, output: str | None = None, workers: int | None = None, tasks: int | None = None,
             limit: int | None = None, force: bool = False, verbose: bool = False,
@@ -164,7 +234,7 @@ class Pipeline:
         output = str(output or self.config.output.path)
         fmt, files = self.resolve_inputs()
         executor_cfg = self.config.executor
-        tasks = tasks or executor_cfg.tasks or max(1, min(len(files), DEFAULT_MAX_TASKS))
+        tasks = tasks or executor_cfg.tasks or default_tasks(files)
         workers = max(1, min(workers or executor_cfg.workers, tasks))
         limit = self.config.input.limit if limit is None else limit
         out = get_datafolder(output)
@@ -173,7 +243,7 @@ class Pipeline:
         phases = self.build(files, fmt, output, tasks, limit)  # every config error is raised here, before any write
         _check_writable(out, output, self.source)
         if force:  # only now: a broken config must not cost the previous run's output
-            for name in (*OUTPUT_KINDS, "logs", WORK_DIR):
+            for name in (*OUTPUT_KINDS, "logs", WORK_DIR, TOKENS_DIR):
                 if out.isdir(name):
                     out.rm(name, recursive=True)
             if out.isfile("manifest.json"):
@@ -183,14 +253,18 @@ class Pipeline:
         _check_same_run(out, resolved, fmt, files, tasks, limit)
         logs = get_datafolder(out.resolve_paths("logs"))
         started = _now()
-        progress = _ProgressPoller(out, phases, on_progress)
+        progress = _ProgressPoller(logs, phases, on_progress)
 
-        def phase_executor(pipeline, tasks, logging_dir, depends):
-            return make_executor(executor_cfg, pipeline, tasks, workers, logging_dir, verbose, depends)
+        # one pool of workers for every phase: each loads its models once
+        with progress, quiet_logs(verbose), worker_pool(executor_cfg, workers, _step_modules(phases)) as pool:
+            def phase_executor(pipeline, tasks, logging_dir, depends):
+                return make_executor(executor_cfg, pipeline, tasks, workers, logging_dir, verbose, depends, pool)
 
-        with progress, ray_cluster(executor_cfg):
+            def after_phase(phase):  # the disk a phase leaves behind: `curate plan` forecasts it
+                record_disk(logs, phase, {"work": self.work_root, "output": out.resolve_paths("")})
+
             runs = run_phases(phases, phase_executor, logs, submit_only=executor_cfg.type == "slurm",
-                              on_phase=progress.set_phase)
+                              on_phase=progress.set_phase, after_phase=after_phase)
         already_done = sum(run.already_done for run in runs)
         total_tasks = sum(phase.tasks for phase in phases)
         if executor_cfg.type == "slurm" and already_done < total_tasks:
@@ -204,6 +278,11 @@ class Pipeline:
         counters = {entry["step"]: entry.get("counters", {}) for entry in manifest["funnel"]}
         manifest["stages"] = _stage_summaries(stages, logs, counters)
         manifest["config"]["input"]["format"] = fmt
+        manifest.update(kept_tokenized(out))
+        manifest["input_paths"] = [asdict(path) for path in self.input_paths]  # what each path or glob matched
+        if not manifest["conservation"]["kept"] and manifest["conservation"]["read"]:
+            self.warn(nothing_kept(manifest, out, self.config.input.text_key))
+        manifest["warnings"] = list(self.warnings)
         with out.open("manifest.json.tmp", "wt") as f:
             json.dump(manifest, f, indent=2, ensure_ascii=False)
         out.mv("manifest.json.tmp", "manifest.json")
@@ -211,6 +290,17 @@ class Pipeline:
             _remove_folder(self.work_root)
         return RunResult(output, manifest, total_tasks, already_done)
 
+
+
+def _step_modules(phases: list[Phase]) -> list[str]:
+    """The modules of every step of the run (and of the stages they wrap), for the workers to start with."""
+    modules = []
+    for phase in phases:
+        for step in phase.steps:
+            for part in (step, getattr(step, "step", None), getattr(step, "stage", None)):
+                if part is not None and type(part).__module__ not in modules:
+                    modules.append(type(part).__module__)
+    return modules
 
 
 def _stage_summaries(steps: list[PipelineStep], logs, counters: dict[str, dict]) -> dict[str, dict]:
@@ -259,16 +349,19 @@ def make_stage(stage: StageConfig, where: str | None = None) -> PipelineStep:
 
 
 class _ProgressPoller:
-    """Twice a second: the phase running, its completed tasks (completion markers) and the writers' counts of kept
-    and rejected documents (OUT/logs/progress/, written by the ShardWriter of the last phase)."""
+    """Twice a second, and once more when a phase completes: the phase running, its completed tasks (completion
+    markers) and its documents so far (OUT/logs/<phase>/progress/, written by each task: curate/phases.py)."""
 
-    def __init__(self, out, phases: list[Phase], callback):
-        self.out, self.phases, self.callback = out, phases, callback
+    def __init__(self, logs, phases: list[Phase], callback):
+        self.logs, self.phases, self.callback = logs, phases, callback
         self.phase_index = 0
+        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def set_phase(self, index: int, phase: Phase) -> None:
+        if self.callback and index:
+            self._poll(index - 1, done=True)
         self.phase_index = index
 
     def __enter__(self):
@@ -280,26 +373,23 @@ class _ProgressPoller:
         self.stop.set()
         if self.callback:
             self.thread.join()
-            self._poll()
+            self._poll(self.phase_index, done=exc[0] is None)
 
     def _loop(self):
         while not self.stop.wait(0.5):
-            self._poll()
+            self._poll(self.phase_index)
 
-    def _poll(self):
-        phase = self.phases[self.phase_index]
-        progress = Progress(tasks=phase.tasks, phase=phase.name if len(self.phases) > 1 else "",
-                            phase_number=self.phase_index + 1, phases=len(self.phases))
+    def _poll(self, index: int, done: bool = False):
+        phase = self.phases[index]
         try:
-            for path in self.out.glob("logs/progress/*.json"):
-                with self.out.open(path, "rt") as f:
-                    counts = json.load(f)
-                progress.kept += counts.get("kept", 0)
-                progress.rejected += counts.get("rejected", 0)
-            progress.tasks_done = len(self.out.glob(f"logs/{phase.name}/completions/*"))
+            counts = read_progress(self.logs, phase)
         except (OSError, ValueError):
-            return  # a file being rewritten: next poll
-        self.callback(progress)
+            return  # a file being renamed: next poll
+        with self.lock:  # the last report of a phase after its last poll
+            self.callback(Progress(kept=counts["docs"] - counts["rejected"], rejected=counts["rejected"],
+                                   tasks_done=counts["tasks_done"], tasks=phase.tasks,
+                                   phase=phase.name if len(self.phases) > 1 else "", phase_number=index + 1,
+                                   phases=len(self.phases), phase_done=done))
 
 
 def _check_writable(out, output: str, source: str | None) -> None:
@@ -354,6 +444,10 @@ def _parquet_columns(files: list[InputFile], exclude: set[str]) -> dict[str, pa.
         return {f.name: (pa.string() if pa.types.is_large_string(f.type) else f.type) for f in schema
                 if f.name not in exclude and any(test(f.type) for test in simple)}
     return {}
+
+
+def _counted(formats: dict[str, int]) -> str:
+    return ", ".join(f"{n} {fmt} file{'s' if n > 1 else ''}" for fmt, n in formats.items())
 
 
 def _now() -> str:

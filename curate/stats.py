@@ -7,7 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from curate.io.shard_writer import OUTPUT_KINDS, SPLITS
+from curate.io.manifest import TOKENIZED
+from curate.io.shard_writer import KEPT_KINDS, OUTPUT_KINDS, SPLITS
 
 NUMERIC_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -45,6 +46,8 @@ def output_stats(output: str) -> dict:
         result["funnel"] = manifest["funnel"]
         result["conservation"] = manifest["conservation"]
         result["splits"] = split_sizes(manifest)
+        if manifest.get(TOKENIZED):
+            result[TOKENIZED] = manifest[TOKENIZED]
     return result
 
 
@@ -88,7 +91,10 @@ def _kind_stats(dataset: ds.Dataset) -> dict:
 def head(output: str, n: int = 5, rejected: bool = False, reason: str | None = None,
          split: str | None = None) -> list[dict]:
     """The first `n` documents of the kept shards (`split`: of that split's; by default data/, else train/), or of
-    the rejected ones, optionally only those rejected for `reason`."""
+    the rejected ones, optionally only those rejected for `reason`. A `reason` or `split` with no document is an
+    OutputError naming the reasons or the kept folders that have some."""
+    if not Path(output).is_dir():
+        raise OutputError(f"{output!r} is not a curate output folder (no such directory)")
     if rejected or reason:
         kind = "rejected"
     elif split:
@@ -96,8 +102,21 @@ def head(output: str, n: int = 5, rejected: bool = False, reason: str | None = N
     else:
         kind = next((k for k in ("data", "train") if (Path(output) / k).is_dir()), "data")
     dataset = shard_dataset(output, (kind,))
-    if dataset is None:
-        if not Path(output).is_dir():
-            raise OutputError(f"{output!r} is not a curate output folder (no such directory)")
-        return []
-    return dataset.head(n, filter=(ds.field("reason") == reason) if reason else None).to_pylist()
+    rows = [] if dataset is None else dataset.head(
+        n, filter=(ds.field("reason") == reason) if reason else None).to_pylist()
+    if not rows and reason:
+        reasons = _value_counts(dataset, "reason") if dataset is not None else ""
+        raise OutputError(f"no rejected document has reason {reason!r} in {output}; "
+                          + (f"the reasons there: {reasons}" if reasons else "no document was rejected"))
+    if not rows and split:
+        kept = {k: d.count_rows() for k in KEPT_KINDS if (d := shard_dataset(output, (k,))) is not None}
+        where = ", ".join(f"{k}/ ({docs:,})" for k, docs in kept.items() if docs) or "none"
+        hint = "" if set(kept) & set(SPLITS) else " (no split stage ran: kept documents are in data/)"
+        raise OutputError(f"no kept document in {split}/ of {output}; kept documents are in: {where}{hint}")
+    return rows
+
+
+def _value_counts(dataset: ds.Dataset, column: str) -> str:
+    """The values of a string column with their counts, most frequent first: "a 3, b 1"."""
+    counts = pa.compute.value_counts(dataset.to_table(columns=[column]).column(column).drop_null()).to_pylist()
+    return ", ".join(f"{c['values']} {c['counts']:,}" for c in sorted(counts, key=lambda c: -c["counts"]))

@@ -25,11 +25,11 @@ def _emit(result: dict, as_json: bool) -> None:
         click.echo(f"{key}: {value}")
 
 
-def _config(config_path, overrides):
+def _config(config_path, overrides, default_out_dir=None):
     from model.config import load_config
 
     try:
-        return load_config(config_path, overrides)
+        return load_config(config_path, overrides, default_out_dir)
     except (ValueError, TypeError, FileNotFoundError) as e:
         raise click.UsageError(f"bad configuration: {e}") from e
 
@@ -58,15 +58,29 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 
 @click.command("train")
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="Preset YAML (model/configs/).")
+@click.option("--config", "config_path", help="Preset: a YAML file, or a name in model/configs/ (cpu, gpu, "
+              "cpu_nanogpt, gpu_nanogpt) [cpu, or gpu where CUDA is available].")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in out_dir.")
 @overrides_argument
 @json_option
 def train_command(data, config_path, resume, overrides, as_json):
     """Train a GPT on a curated output folder DATA (train/val splits, or data/ split by id hash).
 
-    Overrides such as n_layer=2 max_iters=500 out_dir=runs/x follow the preset."""
-    cfg = _config(config_path, [*overrides, *(["resume=true"] if resume else [])])
+    Overrides such as n_layer=2 max_iters=500 out_dir=runs/x follow the preset. The checkpoint goes to
+    DATA/runs/<preset> unless out_dir is given. max_seconds bounds the training; the whole-split evaluation at the
+    end comes after it (its time is reported as eval_seconds; final_eval=false skips it)."""
+    from pathlib import Path
+
+    from model.config import default_preset, preset_path
+
+    overrides = [*overrides, *(["resume=true"] if resume else [])]
+    try:
+        preset = preset_path(config_path) if config_path else default_preset(overrides)
+    except FileNotFoundError as e:
+        raise click.UsageError(str(e)) from e
+    if config_path is None:
+        click.echo(f"preset: {preset.stem} (no --config: the preset for this machine's device)", err=True)
+    cfg = _config(preset, overrides, default_out_dir=Path(data) / "runs" / preset.stem)
     if cfg.tokenizer not in KINDS:
         raise click.UsageError(f"tokenizer must be one of {KINDS}")
     _run_training(cfg, data, as_json)

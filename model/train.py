@@ -305,9 +305,11 @@ def train(
         summary["mfu_median"] = raw_model.flops_per_token() * statistics.median(window_rates) / (peak * rt.world_size)
         summary["device"] = _device_name(rt.device)
     if cfg.final_eval and rt.master and not stop_now:
+        started = time.perf_counter()  # outside max_seconds, which bounds the training: reported on its own
         full = evaluate_tokens(raw_model, val_tokens, token_bytes, device=rt.device, autocast=rt.autocast)
         summary["val_full"] = full
-        record({"step": step, "val_full": full})
+        summary["eval_seconds"] = round(time.perf_counter() - started, 3)
+        record({"step": step, "val_full": full, "eval_seconds": summary["eval_seconds"]})
     if metrics is not None:
         metrics.close()
     if rt.world_size > 1:

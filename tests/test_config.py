@@ -29,7 +29,7 @@ def _write(tmp_path, text):
     (("  - datatrove.pipeline.filters.GopherRepetitionFilter:", "  - langidd:"), "unknown stage 'langidd'"),
     (("dup_line_frac: 0.3", "dup_line_frak: 0.3"), "line 6: stages[0].datatrove.pipeline.filters.GopherRepetitionFilter.dup_line_frak: unknown parameter 'dup_line_frak'; allowed: "),
     (("dup_line_frac: 0.3", "dup_line_frac: lots"), "line 6: stages[0].datatrove.pipeline.filters.GopherRepetitionFilter.dup_line_frac: Input should be a valid number"),
-    (("format: warc", "format: wark"), "line 2: input.format: Input should be 'warc', 'jsonl', 'parquet', 'html', 'text' or 'hf' (got 'wark')"),
+    (("format: warc", "format: wark"), "line 2: input.format: Input should be 'warc', 'jsonl', 'parquet', 'html', 'text', 'hf' or 'mediawiki' (got 'wark')"),
     (("output:", "outptu:"), "outptu: unknown key 'outptu'; allowed: input, stages, output, executor"),
     (("  path: {out}", "  path: {out}\n  max_rows_per_shard: -5"), "output.max_rows_per_shard: Input should be greater than 0"),
     (("input:", "executor: {type: kubernetes}\ninput:"), "line 1: executor.type: Input should be 'local', 'ray' or 'slurm'"),

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline_helpers import REPO, assert_conserved, curate_cli, funnel_counts, shared
+from pipeline_helpers import REPO, assert_conserved, curate_cli, funnel_counts
 
 GUARDS = REPO / "tests" / "guards"
 SHARD_KINDS = ("data", "train", "val", "test", "rejected")
@@ -105,8 +105,8 @@ def _assert_nothing_half_written_looks_complete(out) -> None:
              if (path.parent.parent / "completions" / path.stem).exists()]
     for path in read:
         json.loads(path.read_text())
-    for shard in out.glob("*/part-*.parquet"):  # a complete shard has its statistics beside it
-        json.loads(shard.with_name(shard.name.replace(".parquet", ".stats.json")).read_text())
+    for shard in out.glob("*/part-*.parquet"):  # a complete shard has its statistics in its footer
+        json.loads(pq.read_metadata(shard).metadata[b"curate.stats"])
 
 
 @pytest.mark.slow
@@ -148,8 +148,8 @@ def test_kill_9_in_every_phase_then_rerun_equals_an_uninterrupted_run(tmp_path, 
     manifest = json.loads((out / "manifest.json").read_text())
     assert_conserved(manifest, out)
     assert funnel_counts(manifest) == funnel_counts(clean)
-    # byte for byte: the same shard files, with the same bytes (and the same sidecar statistics)
+    # byte for byte: the same shard files, with the same bytes (and the same statistics in their footers)
     expected, got = _shard_bytes(tmp_path / "clean"), _shard_bytes(out)
-    assert sorted(got) == sorted(expected) and len(expected) > 20
+    assert sorted(got) == sorted(expected) and len(expected) > 15
     assert [name for name in expected if got[name] != expected[name]] == []
     assert not (out / ".work").exists()

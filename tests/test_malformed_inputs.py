@@ -92,9 +92,9 @@ def test_corrupted_text_and_jsonl_files(tmp_path):
     run_pipeline({"input": {"paths": [str(jsonl)], "format": "jsonl"}}, tmp_path / "jout")
     kept = read_rows(tmp_path / "jout", "data")
     rejected = {r["id"]: r["reason"] for r in read_rows(tmp_path / "jout", "rejected")}
-    assert [r["id"] for r in kept] == ["a"]
+    assert [(r["id"], r["text"], r["decode_errors"]) for r in kept] == [("a", "fine", 0), ("e", "caf\ufffd", 1)]
     assert rejected == {"mixed.jsonl/1": "invalid_json", "c": "missing_text", "d": "text_not_string",
-                        "mixed.jsonl/4": "not_an_object", "mixed.jsonl/5": "invalid_json"}
+                        "mixed.jsonl/4": "not_an_object"}
 
 
 def test_missing_input_is_an_error_before_work_starts(tmp_path):
@@ -105,3 +105,18 @@ def test_missing_input_is_an_error_before_work_starts(tmp_path):
         with pytest.raises(ConfigError, match="input.paths"):
             Pipeline({"input": {"paths": paths, "format": "warc"}, "output": str(tmp_path / "out")}).run()
         assert not os.path.exists(tmp_path / "out" / "data")
+
+
+def test_a_warc_cut_inside_a_record_header_is_a_truncated_record(tmp_path):
+    warc = gzip.decompress(shared("warc", "dolma", "tests", "data", "warc", "sample-0000.warc.gz").read_bytes())
+    response = warc.index(b"WARC-Type: response", warc.index(b"WARC-Type: response") + 1)  # the second page record
+    start = warc.rindex(b"WARC/1", 0, response)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for cut in (response + 5, warc.index(b"WARC-Target-URI", response) + 20):  # in its WARC-Type line, its URI line
+        (inputs / f"cut-{cut - start}.warc").write_bytes(warc[:cut])
+    run_pipeline({"input": {"paths": [str(inputs)], "format": "warc"}}, tmp_path / "out")
+    rejected = read_rows(tmp_path / "out", "rejected")
+    assert len(read_rows(tmp_path / "out", "data")) == 2  # the page record before the cut, in each file
+    assert [r["reason"] for r in rejected] == ["truncated_record"] * 2
+    assert all("ends inside this record's header" in r["reason_detail"] for r in rejected)

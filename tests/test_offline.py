@@ -87,14 +87,22 @@ def test_pipelines_and_trainer_run_with_the_network_refused(tmp_path):
         assert process.returncode == 0, f"curate {' '.join(map(str, args))}: {stderr[-3000:]}"
         return stdout
 
-    runs = [curate("run", f"pipelines/{name}.yaml", "--output", tmp_path / name, wait=False)
-            for name in ("web", "text")]
+    # the web run with a task per file: the two tasks run in a forkserver's two pool workers, whose network must
+    # be refused too (one task would run in the command's own process)
+    runs = [curate("run", f"pipelines/{name}.yaml", "--output", tmp_path / name, *extra, wait=False)
+            for name, extra in (("web", ("--tasks", "2")), ("text", ()))]
     for process, args in runs:  # side by side: each spends much of its time starting processes and loading models
         finish(process, args)
-    curate("train", tmp_path / "text", "--config", "model/configs/shakespeare_char_cpu_95s.yaml", "max_seconds=3",
+    curate("train", tmp_path / "text", "--config", "cpu", "max_seconds=3",
            "eval_iters=2", f"out_dir={tmp_path / 'run'}")
     sample = curate("sample", tmp_path / "run", "--prompt", "The ", "--max-new-tokens", "40", "--seed", "1")
     assert sample.strip()
+    curate("tokenize", tmp_path / "text", "--tokenizer", tmp_path / "run", "--seq-len", "65")
+    # the URL stages: datatrove's block list, registered domains from tldextract's bundled suffix list
+    urls = tmp_path / "urls.yaml"
+    urls.write_text(f"input: {{format: warc, paths: [examples/web]}}\noutput: {{path: {tmp_path / 'urls'}}}\n"
+                    "stages: [{url_filter: {}}, {domain_cap: {max_per_domain: 3}}]\n")
+    curate("run", urls)
     assert _attempts(log) == [], "something tried to reach the network"
-    # the guard was in the commands and in their worker processes (forkserver, pool workers, the extract sandbox)
-    assert len(_armed_pids(log)) >= 10
+    # the guard was in the 4 commands and in the web run's processes (its forkserver and 2 pool workers)
+    assert len(_armed_pids(log)) >= 7

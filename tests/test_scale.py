@@ -3,13 +3,12 @@
 import json
 import os
 import stat
-import sys
 
 import fsspec
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline_helpers import REPO, assert_conserved, funnel_counts, read_rows, run_pipeline, shared
+from pipeline_helpers import REPO, funnel_counts, read_rows, run_pipeline, shared
 
 KINDS = ("train", "val", "test", "rejected")
 
@@ -23,6 +22,8 @@ def _web_config():
 
     config = yaml.safe_load((REPO / "pipelines" / "web.yaml").read_text())
     config["input"]["paths"] = [str(REPO / "examples" / "web" / "*.warc.gz")]
+    # a wall-clock extract_timeout depends on the machine's load, which differs between the two runs compared
+    config["stages"][0]["extract"]["timeout"] = 60.0
     return config
 
 
@@ -76,7 +77,7 @@ def test_slurm_renders_one_job_array_per_phase_each_depending_on_the_one_before(
     sizes = [2, 1, 1, 2, 2, 1, 2]  # pairs: min(bands, tasks) band ranges; clusters: one task
     for job, phase, size in zip(arrays, phases, sizes):
         assert f"#SBATCH --array=0-{size - 1}%2" in job["script"] or f"#SBATCH --array=0-{size - 1}%1" in job["script"]
-        assert f"#SBATCH --partition=cpu" in job["script"]
+        assert "#SBATCH --partition=cpu" in job["script"]
         assert str(tmp_path / "out" / "logs" / phase / "executor.pik") in job["script"]
         assert (tmp_path / "out" / "logs" / phase / "launch_script.slurm").is_file()
     # each phase's array waits for the one before it (afterok:<its job id>); the first waits for nothing

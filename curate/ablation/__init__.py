@@ -16,7 +16,6 @@ be in the pipeline's input.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -35,8 +34,14 @@ DEFAULT_TRAIN_CONFIG = "ablation_cpu.yaml"
 MAIN_VARIANTS = ("visible_text", "raw", "full")
 
 
-def default_train_config() -> str:
-    return str(Path(importlib.util.find_spec("model").origin).parent / "configs" / DEFAULT_TRAIN_CONFIG)
+def train_config_path(train_config: str | None) -> str:
+    """The trainer preset's file: a YAML file or a preset's name (model.config.preset_path), ablation_cpu if none."""
+    from model.config import preset_path
+
+    try:
+        return str(preset_path(train_config or DEFAULT_TRAIN_CONFIG))
+    except FileNotFoundError as error:
+        raise ConfigError([f"--config: {error}"]) from None
 
 
 def targets(sets: list[EvalSet], groups: dict) -> list[tuple[str, list]]:
@@ -140,7 +145,7 @@ def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, tr
     out_dir = Path(out_dir)
     references = [s for path in references for s in reference_sets(Path(path))]  # a bad file stops us here, not later
     pipeline = Pipeline.from_yaml(pipeline_file, pipeline_overrides)
-    train_config = train_config or default_train_config()
+    train_config = train_config_path(train_config)
     cfg = load_config(train_config, list(overrides))
     chosen = variants(pipeline, leave_one_out, visible_text)
     manifests = {}

@@ -31,7 +31,7 @@ import numpy as np
 
 from curate.dedup.lsh import (PAIRS, LSHParams, PhaseError, atomic_write, row_offsets, signature_files,
                               unique_pairs)
-from curate.dedup.shingles import jaccard, shingle_hashes
+from curate.dedup.shingles import jaccard, shingle_hashes, sorted_distinct
 
 CLUSTERS = "clusters"
 SUCCESS = "_SUCCESS.json"
@@ -111,11 +111,11 @@ def verify_pairs(pairs: np.ndarray, ranks: np.ndarray, positions: np.ndarray, te
     keep = np.zeros(len(pairs), dtype=bool)
     for start in range(0, len(pairs), VERIFY_CHUNK):
         chunk = pairs[start:start + VERIFY_CHUNK]
-        nodes = np.unique(chunk)
+        nodes = sorted_distinct(chunk)
         order = np.lexsort((positions[nodes], ranks[nodes]))  # file order, so the caller can stream its inputs
         nodes = nodes[order]
         got = texts([(int(ranks[i]), int(positions[i])) for i in nodes])
-        sets = {int(i): np.unique(shingle_hashes(t, params.ngram, params.unit)) for i, t in zip(nodes, got)}
+        sets = {int(i): sorted_distinct(shingle_hashes(t, params.ngram, params.unit)) for i, t in zip(nodes, got)}
         keep[start:start + len(chunk)] = [jaccard(sets[int(u)], sets[int(v)]) >= threshold for u, v in chunk]
     return keep
 
@@ -140,7 +140,7 @@ def build_clusters(folder: str | Path, params: LSHParams, expected_tasks: int | 
     candidates = len(pairs)
 
     # local numbering of the documents that appear in a pair; their sort keys, file by file
-    nodes = np.unique(pairs)
+    nodes = sorted_distinct(pairs)
     local = np.searchsorted(nodes, pairs)
     del pairs
     ranks = np.empty(len(nodes), dtype=np.int64)

@@ -10,7 +10,7 @@ recall = TP/(TP+FN), accuracy = (TP+TN)/all, F1 = 2TP/(2TP+FP+FN).
 
 Plain trafilatura gets the raw bytes, as in upstream's benchmark (it decodes them itself) with upstream's options
 (`include_comments=False, include_tables=True, include_formatting=False`, fallbacks on). Our stage gets what it
-gets in a pipeline: the page decoded to str by curate's readers (curate/io/decoding.py).
+gets in a pipeline: the page decoded to str by curate's readers (curate/decoding.py).
 """
 
 import json
@@ -117,7 +117,7 @@ def evaluate(pages, systems: dict) -> dict:
 
 def stage_runner(mode: str):
     """Our extract stage's extraction (no sandbox: the time limit is the pipeline's business) on decoded text."""
-    from curate.io.decoding import decode_bytes
+    from curate.decoding import decode_bytes
     from curate.stages.extract import Extract
 
     stage = Extract(mode=mode)

@@ -31,15 +31,23 @@ DETECTORS = ("ours", "fasttext", "lingua")
 WARMUP_SENTENCES = 20
 
 
+def text_folder(data: Path) -> Path:
+    """The folder of <iso>.txt files: `data` itself (lingua's single-words/, word-pairs/, or any folder of yours),
+    or its sentences/ (lingua's test data root)."""
+    for folder in (data / "sentences", data):  # the root holds LICENSE.txt too: its sentences/ first
+        if folder.is_dir() and any(folder.glob("*.txt")):
+            return folder
+    raise click.ClickException(f"{data}: no <iso>.txt files in it or in {data / 'sentences'} (one text a line, the "
+                               "file named by the ISO 639-1 code of its language, as lingua's test data)")
+
+
 def load_sentences(data: Path, languages: list[str] | None = None, limit: int | None = None) -> dict[str, list[str]]:
-    folder = data / "sentences"
-    if not folder.is_dir():
-        raise click.ClickException(f"{folder} not found (expected lingua's test data: --data DIR with sentences/)")
+    folder = text_folder(data)
     files = sorted(folder.glob("*.txt"))
     if languages:
         missing = sorted(set(languages) - {f.stem for f in files})
         if missing:
-            raise click.ClickException(f"--languages: no sentences/<code>.txt for {', '.join(missing)} in {folder}")
+            raise click.ClickException(f"--languages: no <code>.txt for {', '.join(missing)} in {folder}")
         files = [f for f in files if f.stem in languages]
     sentences = {}
     for f in files:
@@ -48,13 +56,22 @@ def load_sentences(data: Path, languages: list[str] | None = None, limit: int | 
     return sentences
 
 
+def published_report(data: Path) -> Path | None:
+    """lingua's accuracy report for the texts of `data` (sentences/, single-words/, word-pairs/), when it is there:
+    accuracy-reports/<folder>-accuracy-values.csv beside the folder."""
+    folder = text_folder(data)
+    report = folder.parent / "accuracy-reports" / f"{folder.name}-accuracy-values.csv"
+    return report if report.is_file() else None
+
+
 def load_published(data: Path) -> dict[str, dict[str, float | None]]:
-    """column -> {iso code -> published sentence accuracy in % (None where the library lacks the language)}."""
+    """column -> {iso code -> published accuracy in % (None where the library lacks the language)}; empty when
+    `data` has no published report."""
     from lingua import Language
 
-    report = data / "accuracy-reports" / "sentences-accuracy-values.csv"
-    if not report.is_file():
-        raise click.ClickException(f"{report} not found (lingua's accuracy-reports/ in --data)")
+    report = published_report(data)
+    if report is None:
+        return {}
     code_of = {lang.name.title(): lang.iso_code_639_1.name.lower() for lang in Language.all()}
     published = {column: {} for column in PUBLISHED_COLUMNS}
     with report.open(encoding="utf-8") as f:
@@ -128,6 +145,7 @@ def evaluate(data: Path, languages: list[str] | None = None, limit: int | None =
 
     sentences = load_sentences(data, languages, limit)
     published = load_published(data)
+    columns = [column for column in PUBLISHED_COLUMNS if column in published]
     import fasttext
 
     lid176 = {label[9:] for label in fasttext.load_model(str(fasttext_model_path())).get_labels()}
@@ -154,7 +172,7 @@ def evaluate(data: Path, languages: list[str] | None = None, limit: int | None =
             # halves (even / odd lines): the detector's rules were tuned on the even half only
             row[name + "_even"] = 100.0 * sum(correct[0::2]) / max(1, len(correct[0::2]))
             row[name + "_odd"] = 100.0 * sum(correct[1::2]) / max(1, len(correct[1::2]))
-        for column in PUBLISHED_COLUMNS:
+        for column in columns:
             row[column] = published[column].get(lang)
         per_language[lang] = row
     summary = {}
@@ -167,12 +185,13 @@ def evaluate(data: Path, languages: list[str] | None = None, limit: int | None =
             "mean_all": mean_over(acc, langs)[0],  # unsupported languages count as what the detector got (0 for lid.176)
             "sentences_per_second": timed[name].rates(),
         }
-    for column in PUBLISHED_COLUMNS:
+    for column in columns:
         mean, n = mean_over(published[column], supported)
         mean_all, n_all = mean_over(published[column], langs)
         summary["published " + column] = {"mean_supported": mean, "languages_supported": n,
                                           "mean_all": mean_all, "languages_all": n_all}
-    report = {"data": str(data), "languages": langs, "supported": supported, "per_language": per_language,
+    report = {"data": str(data), "published_report": str(published_report(data) or ""),
+              "languages": langs, "supported": supported, "per_language": per_language,
               "summary": summary, "ours_calls": dict(ours_model.calls), "warmup_seconds": warmup}
     if pages is not None:
         report["web_documents"] = evaluate_pages(pages, timed, ours_model, page_limit)
@@ -233,10 +252,12 @@ def _fmt(value, width=6) -> str:
 
 def print_report(report: dict) -> None:
     names = [n for n in DETECTORS if n in report["summary"]]
-    columns = names + ["published " + c for c in PUBLISHED_COLUMNS]
+    columns = names + [c for c in report["summary"] if c.startswith("published ")]
     short = {"published lingua-high-accuracy": "lingua-hi", "published lingua-low-accuracy": "lingua-lo"}
     header = [short.get(c, c.replace("published ", "")) for c in columns]
-    click.echo("lang " + " ".join(f"{h:>9}" for h in header) + "   (published columns: lingua's sentences report)")
+    source = (f"published columns: {report['published_report']}" if report["published_report"]
+              else "no published report for this data")
+    click.echo("lang " + " ".join(f"{h:>9}" for h in header) + f"   ({source})")
     for lang, row in report["per_language"].items():
         mark = " " if row["lid176_supported"] else "*"
         values = [row.get(c.replace("published ", "")) for c in columns]
@@ -254,9 +275,9 @@ def print_report(report: dict) -> None:
         click.echo(f"{name:>9}: {s['mean_supported']:.2f}% on the {n} (even half {s['mean_supported_even']:.2f}%, "
                    f"odd half {s['mean_supported_odd']:.2f}%), {rates['per_cpu_second']:,.0f} sentences per "
                    f"CPU-second ({rates['per_wall_second']:,.0f}/s wall)")
-    click.echo(f"ours: lingua consulted on {report['ours_calls'].get('lingua', 0):,} of "
-               f"{report['ours_calls'].get('fasttext', 0):,} texts ({report['ours_calls'].get('lingua_all', 0):,} "
-               "with every language)")
+    click.echo(f"ours: lingua's all-language pass on {report['ours_calls'].get('lingua_all', 0):,} of "
+               f"{report['ours_calls'].get('fasttext', 0):,} texts (fastText unsure), lingua deciding among close "
+               f"languages on {report['ours_calls'].get('lingua', 0):,}")
     web = report.get("web_documents")
     if web:
         click.echo(f"\nweb documents: {web['documents']} extracted pages, mean {web['mean_chars']:,.0f} chars")
@@ -271,7 +292,9 @@ def print_report(report: dict) -> None:
 
 @click.command("langid")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-              help="lingua's test data: sentences/<iso>.txt and accuracy-reports/")
+              help="a folder of <iso>.txt files, one text a line (lingua's sentences/, single-words/, word-pairs/, "
+                   "or yours), or lingua's test data root (its sentences/); lingua's published accuracy is shown "
+                   "when accuracy-reports/ is beside the folder")
 @click.option("--languages", default=None, help="comma-separated ISO 639-1 codes (default: every file)")
 @click.option("--limit", type=int, default=None, help="only the first N sentences of each language")
 @click.option("--lingua", "with_lingua", is_flag=True, help="also run lingua high-accuracy alone (slow: ~100x)")

@@ -12,8 +12,9 @@ Overlap rule ("any overlap", as presidio-research's span evaluation with overlap
 reference figures): a gold span is found (TP) when a predicted span of the same entity type shares at least one
 character with it, else it is a miss (FN); a predicted span sharing no character with a gold span of its type is a
 false positive (FP). precision = predicted spans that match / predicted spans; recall = gold spans found / gold
-spans; F1 from those two. Only the entity types our recognizers target are scored (PERSON, ADDRESS, ... are in the
-file but need NER).
+spans; F1 from those two. The entity types the stage finds by default are scored; a type without a labelled span
+in the data says so, and the labelled spans of types the stage does not cover (PERSON, ADDRESS, ...: NER or
+nothing) are counted per type, as what the stage leaves unredacted.
 """
 
 import json
@@ -23,7 +24,17 @@ from pathlib import Path
 
 import click
 
-SCORED_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN")
+def scored_entities() -> tuple[str, ...]:
+    """What the stage finds by default: every type is scored, or said to have no labelled span."""
+    from curate.stages.pii_detector import DEFAULT_ENTITIES
+
+    return tuple(DEFAULT_ENTITIES)
+
+
+def uncovered_spans(samples: list[dict], covered) -> dict[str, int]:
+    """Labelled spans per entity type the stage does not look for, most frequent first."""
+    counts = Counter(t for sample in samples for t, _, _ in gold_spans(sample) if t not in covered)
+    return dict(counts.most_common())
 
 
 def load_samples(path: Path, limit: int | None = None) -> list[dict]:
@@ -41,8 +52,7 @@ def gold_spans(sample: dict) -> list[tuple[str, int, int]]:
     return [(s["entity_type"], s["start_position"], s["end_position"]) for s in sample.get("spans") or []]
 
 
-def score_spans(samples: list[dict], predictions: list[list[tuple[str, int, int]]],
-                entities=SCORED_ENTITIES) -> dict[str, dict]:
+def score_spans(samples: list[dict], predictions: list[list[tuple[str, int, int]]], entities) -> dict[str, dict]:
     """Per entity type: tp/fp/fn, precision, recall, F1 under the any-overlap rule."""
     counts = {e: Counter() for e in entities}
     for sample, predicted in zip(samples, predictions):
@@ -132,7 +142,8 @@ def command(data_file, limit, redact_private_ips, no_default, report):
         systems["presidio default"] = default_presidio()
     runs = run_systems(texts, systems)
     chars = sum(map(len, texts))
-    results = {name: {"entities": score_spans(samples, predictions), "seconds": round(seconds, 3),
+    entities = scored_entities()
+    results = {name: {"entities": score_spans(samples, predictions, entities), "seconds": round(seconds, 3),
                       "chars_per_s": round(chars / seconds) if seconds else None}
                for name, (predictions, seconds) in runs.items()}
     ours, full = runs["curate pii"][0], runs["same recognizers, full text"][0]
@@ -140,16 +151,24 @@ def command(data_file, limit, redact_private_ips, no_default, report):
     click.echo(f"{len(samples)} samples, {chars:,} characters; any-overlap span matching, per entity type")
     click.echo(f"{'entity':<14} {'gold':>5}  " + "  ".join(f"{name[:27]:>27}" for name in results))
     click.echo(f"{'':<14} {'':>5}  " + "  ".join(f"{'P     R     F1':>27}" for _ in results))
-    for entity in SCORED_ENTITIES:
-        row = [f"{r['entities'][entity]['precision']:.3f} {r['entities'][entity]['recall']:.3f} "
-               f"{r['entities'][entity]['f1']:.3f}" for r in results.values()]
+    for entity in entities:
         gold = next(iter(results.values()))["entities"][entity]["gold"]
+        if gold:
+            row = [f"{r['entities'][entity]['precision']:.3f} {r['entities'][entity]['recall']:.3f} "
+                   f"{r['entities'][entity]['f1']:.3f}" for r in results.values()]
+        else:  # nothing to find: a score would be a made-up 1.0
+            row = [f"no labelled spans ({r['entities'][entity]['predicted']} found)" for r in results.values()]
         click.echo(f"{entity:<14} {gold:>5}  " + "  ".join(f"{cell:>27}" for cell in row))
     click.echo(f"{'chars/s':<14} {'':>5}  " + "  ".join(f"{r['chars_per_s']:>27,}" for r in results.values()))
     click.echo(f"documents whose spans differ between windows and full text: {differing}")
+    uncovered = uncovered_spans(samples, entities)
+    if uncovered:
+        click.echo("labelled spans of types the stage does not look for (left unredacted; PERSON, LOCATION and "
+                   "ORGANIZATION with ner: true): " + ", ".join(f"{t} {n:,}" for t, n in uncovered.items()))
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps({"data": str(data_file), "samples": len(samples), "chars": chars,
                                       "overlap_rule": "any overlap, same entity type", "keep_private_ips": params,
-                                      "windows_vs_full_text_differing_docs": differing, "results": results}, indent=2))
+                                      "windows_vs_full_text_differing_docs": differing, "results": results,
+                                      "uncovered_labelled_spans": uncovered}, indent=2))
         click.echo(f"report: {report}")

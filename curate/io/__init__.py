@@ -1,1 +1,1 @@
-"""Readers, the Parquet shard writer with its schema and sidecar stats, the manifest and funnel."""
+"""Readers, the Parquet shard writer with its schema and per-shard statistics, the manifest and funnel."""

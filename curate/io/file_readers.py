@@ -1,7 +1,7 @@
 """Folders of files, one document per file: HTML pages (`html`) or plain text (`text`), gzipped or not.
 
 The document id is the file's path relative to the input root. Bytes are decoded with the same rules as WARC
-payloads (curate/io/decoding.py); binary files, undecodable files and empty files are rejected with a reason.
+payloads (curate/decoding.py); binary files, undecodable files and empty files are rejected with a reason.
 datatrove has no reader for this.
 """
 
@@ -10,7 +10,7 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 
-from curate.io.decoding import UndecodableError, decode_bytes, looks_binary
+from curate.decoding import UndecodableError, decode_bytes, looks_binary
 from curate.io.input_files import InputFile
 from curate.io.reader_base import CurateReader, Record
 
@@ -18,8 +18,9 @@ from curate.io.reader_base import CurateReader, Record
 class FileReader(CurateReader):
     """`kind`: "html" or "text". Columns: `charset`, `decode_errors`."""
 
-    def __init__(self, files: list[InputFile], kind: str = "text", limit: int = -1, max_file_bytes: int = 50_000_000):
-        super().__init__(files, limit=limit)
+    def __init__(self, files: list[InputFile], kind: str = "text", limit: int = -1, max_file_bytes: int = 50_000_000,
+                 check_suffixes: bool = True, sample=None):
+        super().__init__(files, limit=limit, check_suffixes=check_suffixes, sample=sample)
         self.kind = kind
         self.name = kind
         self.max_file_bytes = max_file_bytes

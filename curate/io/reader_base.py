@@ -8,14 +8,15 @@ the failure, and the run goes on with the next file.
 """
 
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 
-from curate.io.input_files import InputFile
-from curate.stages.base import FunnelCounting, Rejection
+from curate.io.input_files import InputFile, assign_files, reads
+from curate.funnel import FunnelCounting, Rejection, timed
 
 
 class Record:
@@ -27,14 +28,36 @@ class Record:
         self.doc, self.rejection = doc, rejection
 
 
+@dataclass(frozen=True)
+class RecordSample:
+    """A seeded share of the records (`input.sample`, `curate plan`): record `index` of a file is read when a hash of
+    (seed, the file's source name, index) falls under `rate`. The same records on every machine and task count, and
+    nested: every record a smaller rate reads, a larger rate (same seed) reads too. The other records are counted
+    (`records_not_sampled`) and are not documents of the run: read = kept + rejected holds for the sample."""
+
+    rate: float
+    seed: int = 0
+
+    def keeps(self, source: str, index: int) -> bool:
+        import xxhash
+
+        return xxhash.xxh3_64_intdigest(f"{self.seed}\0{source}\0{index}".encode("utf-8", "surrogatepass")) < \
+            self.rate * 2.0**64
+
+
 class CurateReader(FunnelCounting, BaseReader):
-    """Subclasses set `name`, implement `read_file(file) -> Iterator[Record]` and declare `columns()`."""
+    """Subclasses set `name` (their input format), implement `read_file(file) -> Iterator[Record]` and declare
+    `columns()`. A file whose name says another format (`x.jsonl` given to the text reader) is rejected whole as
+    `wrong_format`, unless `check_suffixes` is off (the user chose the format with --format)."""
 
     type = "📖 - READER"
 
-    def __init__(self, files: list[InputFile], limit: int = -1, text_key: str = "text", id_key: str = "id"):
+    def __init__(self, files: list[InputFile], limit: int = -1, text_key: str = "text", id_key: str = "id",
+                 check_suffixes: bool = True, sample: RecordSample | None = None):
         super().__init__(limit=limit, text_key=text_key, id_key=id_key)
         self.files = list(files)
+        self.check_suffixes = check_suffixes
+        self.sample = sample
 
     def columns(self) -> dict[str, pa.DataType]:
         return {}
@@ -51,17 +74,22 @@ class CurateReader(FunnelCounting, BaseReader):
         """A record that could not be read, as a rejected document (id: source + record index)."""
         return Record(self.make_doc(file, index, text, **metadata), Rejection(reason, detail=f"{file.url}: {detail}"))
 
+    def _wrong_format(self, file: InputFile) -> bool:
+        return self.check_suffixes and file.format is not None and not reads(self.name, file.format)
+
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
         emitted = 0
-        for file in self.files[rank::world_size]:
+        for file in assign_files(self.files, world_size)[rank]:
             self.stat_update("input_files")
-            records = self.read_file(file)
+            records = self.read_file(file) if not self._wrong_format(file) else iter([self.failed(
+                file, 0, "wrong_format", f"the name says {file.format}, this pipeline reads {self.name}; leave it out "
+                f"with a glob, or read every file as {self.name} with --format {self.name}")])
             index = 0
             while self.limit == -1 or emitted < self.limit:
                 try:
-                    with self.track_time():
+                    with timed(self):
                         record = next(records, None)
                 except Exception as error:  # a reader bug or an unforeseen format error: reject, go on
                     record = self.failed(file, f"error{index}", "read_error", f"{type(error).__name__}: {error}")
@@ -69,6 +97,9 @@ class CurateReader(FunnelCounting, BaseReader):
                 if record is None:
                     break
                 index += 1
+                if self.sample is not None and not self.sample.keeps(file.source, index - 1):
+                    self.stat_update("records_not_sampled")
+                    continue
                 emitted += 1
                 size = self.count_in(record.doc)
                 if record.rejection is not None:

@@ -16,14 +16,17 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 
+from curate.decoding import UndecodableError, decode_utf8, looks_binary_lines
 from curate.io.input_files import InputFile
 from curate.io.reader_base import CurateReader, Record
 from curate.io.schema import RESERVED_INPUT_FIELDS
 
 
 class _FieldRecords(CurateReader):
-    def __init__(self, files, limit=-1, text_key="text", id_key="id", columns: dict[str, pa.DataType] | None = None):
-        super().__init__(files, limit=limit, text_key=text_key, id_key=id_key)
+    def __init__(self, files, limit=-1, text_key="text", id_key="id", columns: dict[str, pa.DataType] | None = None,
+                 check_suffixes: bool = True, sample=None):
+        super().__init__(files, limit=limit, text_key=text_key, id_key=id_key, check_suffixes=check_suffixes,
+                         sample=sample)
         self._columns = dict(columns or {})
 
     def columns(self) -> dict[str, pa.DataType]:
@@ -61,24 +64,38 @@ class _FieldRecords(CurateReader):
 
 
 class JsonlReader(_FieldRecords):
+    """Column `decode_errors`: bytes of the line that were not UTF-8, replaced by U+FFFD (the record is kept, as the
+    html and text readers keep such pages). A binary file is one `non_text_content` rejection, not one per line."""
+
     name = "jsonl"
+
+    def columns(self) -> dict[str, pa.DataType]:
+        return {**super().columns(), "decode_errors": pa.int64()}
 
     def read_file(self, file: InputFile) -> Iterator[Record]:
         import orjson
 
         with fsspec.open(file.url, "rb", compression="infer") as handle:
             # zstandard's reader cannot iterate lines by itself; a buffered reader over it can (and gzip's too)
-            lines = handle if hasattr(handle, "readline") and not _is_zstd(handle) else io.BufferedReader(handle)
+            lines = io.BufferedReader(handle, 1 << 16)
+            head = lines.peek(8192)[:8192]
+            if looks_binary_lines(head):
+                yield self.failed(file, 0, "non_text_content", f"binary content ({head[:8]!r}...), not JSON lines")
+                return
             for index, line in enumerate(lines):
                 if not line.strip():
                     continue  # blank lines hold no record
                 try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError as error:
-                    yield self.failed(file, index, "invalid_json", f"line {index + 1}: {error}",
+                    text, _, errors = decode_utf8(line)
+                    row = orjson.loads(text)
+                except (orjson.JSONDecodeError, UndecodableError) as error:
+                    reason = "undecodable" if isinstance(error, UndecodableError) else "invalid_json"
+                    yield self.failed(file, index, reason, f"line {index + 1}: {error}",
                                       text=line.decode("utf-8", "replace"))
                     continue
-                yield self.record(file, index, row)
+                record = self.record(file, index, row)
+                record.doc.metadata["decode_errors"] = errors
+                yield record
 
 
 class ParquetReader(_FieldRecords):
@@ -115,10 +132,6 @@ class HuggingFaceReader(_FieldRecords):
                 if split:
                     record.doc.metadata.setdefault("split_name", split)
                 yield record
-
-
-def _is_zstd(handle) -> bool:
-    return type(handle).__module__.startswith("zstandard")
 
 
 def _preview(value, limit: int = 2000) -> str:

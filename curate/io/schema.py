@@ -7,21 +7,14 @@ step). Metadata nobody declared is not lost: it lands, as JSON, in `extra_metada
 
 import pyarrow as pa
 
+from curate.funnel import REJECTION_COLUMNS  # noqa: F401 - added to rejected shards (rejections live there)
+
 # Columns of every shard, in this order.
 CORE_COLUMNS: dict[str, pa.DataType] = {
     "id": pa.string(),  # stable: WARC-Record-ID, or input path + record index
     "text": pa.string(),
     "url": pa.string(),  # null when the input has none
     "source": pa.string(),  # the input file, relative to its input root
-}
-
-# Added to rejected shards. A rejection names the stage, a snake_case reason and, where there is one, the
-# measured value that decided it (for example the language score) and a human-readable detail.
-REJECTION_COLUMNS: dict[str, pa.DataType] = {
-    "rejected_by": pa.string(),
-    "reason": pa.string(),
-    "reason_value": pa.float64(),
-    "reason_detail": pa.string(),
 }
 
 # Everything the stages set that nobody declared a column for, as a JSON object string.

@@ -3,19 +3,19 @@
 Shards are zstd Parquet with one explicit schema (curate/io/schema.py), bounded in rows and bytes, named
 `part-TTTTT-CCCC.parquet` (task T, chunk C: each task writes its own, so workers never share a file). Each is
 written under a temporary name and renamed when complete, so a crash never leaves a half-written shard that looks
-finished; when a task restarts it first removes whatever an earlier attempt of the same task left behind. Beside
-each shard, `part-TTTTT-CCCC.stats.json` (in place, whole, before the shard is) holds its document, byte and
-character counts and the quantiles of every numeric column.
+finished; when a task restarts it first removes whatever an earlier attempt of the same task left behind. Each
+shard's footer holds, under the key-value metadata key `curate.stats` (JSON), its document, byte and character
+counts and the quantiles of every numeric column: written with the shard, so they can never disagree with it, and a
+shard folder holds nothing but Parquet files (pandas, pyarrow, polars, duckdb and datasets open it by its path).
 
 Why not datatrove's ParquetWriter (which now takes an explicit schema): it bounds only bytes, writes in place (a
-killed task leaves a half shard under the final name), keeps no sidecar statistics, and has no place for a value that
-does not fit its column (ours go to `extra_metadata`).
+killed task leaves a half shard under the final name), keeps no per-shard statistics, and has no place for a value
+that does not fit its column (ours go to `extra_metadata`).
 """
 
 import json
 import math
 import re
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -24,10 +24,11 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from curate.io.schema import CORE_COLUMNS, EXTRA_COLUMN, REJECTION_COLUMNS, build_schema
-from curate.stages.base import REJECTED_BY, doc_size, is_rejected
+from curate.funnel import SPLITS, doc_size, is_rejected, timed
+from curate.io.schema import CORE_COLUMNS, EXTRA_COLUMN, build_schema
 
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
+STATS_KEY = "curate.stats"  # the footer's key-value metadata key of a shard's statistics (JSON)
 WRITE_BATCH_ROWS = 1000
 
 
@@ -86,14 +87,10 @@ class ShardSink:
         if self.writer is None:
             return
         self._flush()
+        self.writer.add_key_value_metadata({STATS_KEY: json.dumps(self._shard_stats(), separators=(",", ":"))})
         self.writer.close()
         self.handle.close()
         self.writer = self.handle = None
-        # the sidecar first, whole, then the shard: a shard under its final name always has its statistics beside it
-        # (a kill in between leaves a sidecar without a shard, which the task's next attempt removes)
-        with self.folder.open(f"{self.name}.stats.json.tmp", "wt") as f:
-            json.dump(self._shard_stats(), f, indent=1)
-        self.folder.mv(f"{self.name}.stats.json.tmp", f"{self.name}.stats.json")
         self.folder.mv(f"{self.name}.parquet.tmp", f"{self.name}.parquet")
         self._reset_shard_stats()
 
@@ -113,7 +110,6 @@ class ShardSink:
                 "columns": columns}
 
 
-SPLITS = ("train", "val", "test")
 KEPT_KINDS = ("data", *SPLITS)  # kept documents: OUT/data/, or OUT/train|val|test/ after a split
 OUTPUT_KINDS = (*KEPT_KINDS, "rejected")  # the shard folders of OUT/
 
@@ -126,18 +122,18 @@ class ShardWriter(PipelineStep):
     type = "💽 - WRITER"
 
     def __init__(self, output_folder: DataFolderLike, columns: dict[str, pa.DataType], max_rows_per_shard: int = 100_000,
-                 max_bytes_per_shard: int = 256 * 2**20, compression: str = "zstd", progress_every_s: float = 1.0):
+                 max_bytes_per_shard: int = 256 * 2**20, compression: str = "zstd"):
         super().__init__()
         self.output_folder = get_datafolder(output_folder)
         self.declared = dict(columns)
         self.max_rows, self.max_bytes, self.compression = max_rows_per_shard, max_bytes_per_shard, compression
-        self.progress_every_s = progress_every_s
 
     def _sink(self, sinks: dict, kind: str, rank: int) -> ShardSink:
         if kind not in sinks:
             self.output_folder.makedirs(kind, exist_ok=True)
+            # one schema for every folder (rejection columns null in kept shards): `OUT/*/*.parquet` reads as one table
             sinks[kind] = ShardSink(get_datafolder(self.output_folder.resolve_paths(kind)),
-                                    build_schema(self.declared, rejected=kind == "rejected"), rank,
+                                    build_schema(self.declared, rejected=True), rank,
                                     self.max_rows, self.max_bytes, self.compression)
         return sinks[kind]
 
@@ -149,22 +145,16 @@ class ShardWriter(PipelineStep):
                     self.output_folder.rm(stale)
         sinks: dict[str, ShardSink] = {}
         self._sink(sinks, "rejected", rank)
-        counts = {"kept": 0, "rejected": 0}
-        last_report = 0.0
         try:
             for doc in data:
                 kind = "rejected" if is_rejected(doc) else _kept_folder(doc)
                 size = doc_size(doc)
-                with self.track_time():
+                with timed(self):
                     sink = self._sink(sinks, kind, rank)
                     sink.add(document_row(doc, sink.schema), size.bytes)
-                counts["rejected" if kind == "rejected" else "kept"] += 1
                 self.stat_update(f"written/{kind}_docs")
                 self.stat_update(f"written/{kind}_bytes", value=size.bytes)
                 self.stat_update(f"written/{kind}_tokens", value=size.tokens)
-                if time.monotonic() - last_report > self.progress_every_s:
-                    last_report = time.monotonic()
-                    self._report_progress(rank, counts)
                 yield doc
             if "data" not in sinks and not any(kind in sinks for kind in SPLITS):
                 self._sink(sinks, "data", rank)  # a run that kept nothing still has its data/ folder
@@ -175,11 +165,6 @@ class ShardWriter(PipelineStep):
                 if sink.writer is not None:
                     sink.writer.close()
                     sink.handle.close()
-        self._report_progress(rank, counts)
-
-    def _report_progress(self, rank: int, counts: dict) -> None:
-        with self.output_folder.open(f"logs/progress/{rank:05d}.json", "wt") as f:
-            json.dump(counts, f)
 
 
 def _kept_folder(doc: Document) -> str:
@@ -194,9 +179,6 @@ def document_row(doc: Document, schema: pa.Schema) -> dict:
     for name in schema.names:
         if name not in CORE_COLUMNS and name != EXTRA_COLUMN:
             row[name] = metadata.pop(name, None)
-    if REJECTED_BY not in schema.names:
-        for name in REJECTION_COLUMNS:
-            metadata.pop(name, None)
     row[EXTRA_COLUMN] = json.dumps(metadata, sort_keys=True, ensure_ascii=False, default=str) if metadata else None
     return row
 

@@ -22,6 +22,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
+from curate.funnel import timed
 from curate.io.schema import EXTRA_COLUMN, build_schema
 from curate.io.shard_writer import document_row, rows_to_table
 
@@ -55,7 +56,7 @@ class SpillWriter(PipelineStep):
         with out.open(name + ".tmp", "wb") as handle, \
                 pq.ParquetWriter(handle, self.schema, compression=self.compression) as writer:
             for doc in data:
-                with self.track_time():
+                with timed(self):
                     rows.append(document_row(doc, self.schema))
                     if len(rows) >= SPILL_BATCH_ROWS:
                         writer.write_table(rows_to_table(rows, self.schema))

@@ -22,7 +22,7 @@ import pyarrow as pa
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeadersParser
 
-from curate.io.decoding import UndecodableError, decode_bytes, looks_binary
+from curate.decoding import UndecodableError, decode_bytes, looks_binary
 from curate.io.input_files import InputFile
 from curate.io.reader_base import CurateReader, Record
 
@@ -40,8 +40,9 @@ class WarcReader(CurateReader):
 
     name = "warc"
 
-    def __init__(self, files: list[InputFile], limit: int = -1, max_record_bytes: int = 50_000_000):
-        super().__init__(files, limit=limit)
+    def __init__(self, files: list[InputFile], limit: int = -1, max_record_bytes: int = 50_000_000,
+                 check_suffixes: bool = True, sample=None):
+        super().__init__(files, limit=limit, check_suffixes=check_suffixes, sample=sample)
         self.max_record_bytes = max_record_bytes
 
     def columns(self) -> dict[str, pa.DataType]:
@@ -96,10 +97,13 @@ class WarcReader(CurateReader):
                     self.stat_update("warc_length_mismatches", value=iterator.err_count)
 
     def _record(self, file: InputFile, record, index: int, offset: int) -> Record | None:
-        if record.rec_type not in PAGE_RECORD_TYPES:
+        headers = record.rec_headers
+        # Content-Length is mandatory in a WARC header (WARC 1.1 §5.4): without it the header was cut, most often by
+        # the end of the file. Unless the header says the record is no page, it is a page record cut short.
+        cut_header = record.length is None and (headers.protocol or "").startswith("WARC/")
+        if record.rec_type not in PAGE_RECORD_TYPES and not (cut_header and record.rec_type is None):
             self.stat_update(f"skipped_records/{record.rec_type}")
             return None
-        headers = record.rec_headers
         record_id = headers.get_header("WARC-Record-ID")
         url = headers.get_header("WARC-Target-URI") or headers.get_header("uri")
         date = headers.get_header("WARC-Date") or _arc_date(headers.get_header("archive-date"))
@@ -109,6 +113,10 @@ class WarcReader(CurateReader):
         meta = dict(url=url, date=date, content_type=None, offset=offset)
         doc_id = record_id or None  # ARC records have none: the id is then source + record index
         block = record.raw_stream.read(self.max_record_bytes + 1)
+        if cut_header and not block:
+            lines = len(headers.headers)
+            return self._fail(file, index, doc_id, "truncated_record", f"the file ends inside this record's header "
+                              f"({lines} header line{'s' if lines != 1 else ''}, no Content-Length)", meta)
         if len(block) > self.max_record_bytes:
             return self._fail(file, index, doc_id, "record_too_large", f"payload over {self.max_record_bytes} bytes", meta)
         if record.length is not None and len(block) < record.length:  # the file ends inside this record

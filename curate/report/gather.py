@@ -101,7 +101,8 @@ def gather(output: str | Path, max_values: int = MAX_VALUES) -> ReportData:
     data.signals = gather_signals(kept, rejected, manifest.get("config") or {}, every)
     data.languages_after = value_counts(kept, "lang")
     data.languages_before = data.languages_after + value_counts(rejected, "lang")
-    domain_column = "url" if has_column(kept, "url") or has_column(rejected, "url") else "source"
+    # the readers of html, text and jsonl inputs write a url column that is null throughout: then the source file
+    domain_column = "url" if any(has_values(d, "url") for d in (kept, rejected)) else "source"
     data.domains_label = "domain" if domain_column == "url" else "source"
     transform = domains if domain_column == "url" else None
     data.domains_after = value_counts(kept, domain_column, transform, null="(no URL)")
@@ -114,6 +115,11 @@ def gather(output: str | Path, max_values: int = MAX_VALUES) -> ReportData:
 
 def has_column(dataset: ds.Dataset | None, column: str) -> bool:
     return dataset is not None and column in dataset.schema.names
+
+
+def has_values(dataset: ds.Dataset | None, column: str) -> bool:
+    """The column exists and is not null in every row."""
+    return has_column(dataset, column) and dataset.count_rows(filter=ds.field(column).is_valid()) > 0
 
 
 def numeric_columns(dataset: ds.Dataset | None) -> list[str]:

@@ -30,6 +30,9 @@ pre.config{background:#f3f6f9;padding:.8em;overflow:auto;font-size:.85em}
 """
 
 
+MAX_INPUT_ROWS = 50  # input files listed in the run section; the manifest has them all
+
+
 def esc(value) -> str:
     return html.escape("" if value is None else str(value))
 
@@ -190,14 +193,19 @@ def run_section(data: ReportData) -> str:
     if steps:
         parts.append(image(plots.bars([s["step"] for s in steps], [s["seconds"] for s in steps],
                                       "seconds inside each step, summed over tasks", "s"), "seconds per step"))
-    if m.get("phases"):
-        rows = [[p.get("name"), p.get("tasks"), p.get("seconds"), p.get("peak_rss_mb")] for p in m["phases"]]
-        parts.append("<h3>phases</h3>" + table(["phase", "tasks", "seconds", "peak RSS MB"], rows, {1, 2, 3}))
+    if m.get("phases"):  # older manifests had `seconds` where `wall_seconds` is
+        rows = [[p.get("name"), p.get("tasks"), p.get("wall_seconds", p.get("seconds")), p.get("task_seconds"),
+                 p.get("peak_rss_mb")] for p in m["phases"]]
+        parts.append("<h3>phases</h3>" + table(["phase", "tasks", "wall seconds", "task seconds (summed)",
+                                                 "peak RSS MB"], rows, {1, 2, 3, 4}))
     if m.get("versions"):
         parts.append("<h3>versions</h3>" + table(["package", "version"], list(m["versions"].items())))
     if m.get("inputs"):
         rows = [[i.get("source") or i.get("path"), i.get("bytes")] for i in m["inputs"]]
-        parts.append(f"<h3>inputs ({len(rows):,} files)</h3>" + table(["file", "bytes"], rows[:50], {1}))
+        more = (f'<p class="muted">… {len(rows) - MAX_INPUT_ROWS:,} more (manifest.json, `inputs`)</p>'
+                if len(rows) > MAX_INPUT_ROWS else "")
+        parts.append(f"<h3>inputs ({len(rows):,} files)</h3>" + table(["file", "bytes"], rows[:MAX_INPUT_ROWS], {1})
+                     + more)
     if m.get("conservation"):
         parts.append("<h3>conservation</h3>" + key_values(m["conservation"]))
     if m.get("config"):
@@ -206,7 +214,7 @@ def run_section(data: ReportData) -> str:
     return "".join(parts)
 
 
-def render(data: ReportData, ablation_html: str = "") -> str:
+def render(data: ReportData, ablation_html: str = "", filters_html: str = "") -> str:
     conservation = data.manifest.get("conservation") or {}
     read = conservation.get("read", data.kept_docs + data.rejected_docs)
     ok = conservation.get("ok")
@@ -214,9 +222,10 @@ def render(data: ReportData, ablation_html: str = "") -> str:
              else '<span class="bad">read ≠ kept + rejected: see the manifest</span>')
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (("funnel", "funnel"), ("signals", "signals"),
                   ("diversity", "diversity"), ("splits", "splits"), ("examples", "examples"),
-                  *((("ablation", "ablation"),) if ablation_html else ()), ("run", "run")))
+                  *((("ablation", "ablation"),) if ablation_html else ()),
+                  *((("filters", "filters"),) if filters_html else ()), ("run", "run")))
     body = "".join([funnel_section(data), signals_section(data), diversity_section(data), splits_section(data),
-                    examples_section(data), ablation_html, run_section(data)])
+                    examples_section(data), ablation_html, filters_html, run_section(data)])
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>curate report: {esc(data.output)}'
             f"</title><style>{CSS}</style></head><body><h1>curate report</h1>"
             f'<p class="muted">{esc(data.output)} · {esc(data.manifest.get("finished", ""))}</p>'

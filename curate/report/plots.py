@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 KEPT, REJECTED, OTHER = "#3b7dd8", "#d8573b", "#9aa5b1"
 DPI = 80
@@ -79,8 +80,12 @@ def _bins(values: np.ndarray):
 
 
 def signal_grid(signals: list) -> bytes:
+    return to_png(signal_figure(signals))
+
+
+def signal_figure(signals: list):
     """Small multiples: one histogram per signal (kept, rejected by the owning stage, rejected by another step,
-    stacked), the applied thresholds as dashed lines."""
+    stacked), the applied thresholds as dashed lines; one legend for all, above the panels, covering none."""
     columns = min(PANEL_COLUMNS, max(len(signals), 1))
     rows = max(math.ceil(len(signals) / columns), 1)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.5 * rows), squeeze=False)
@@ -94,6 +99,8 @@ def signal_grid(signals: list) -> bytes:
         bins, log = _bins(values)
         if log:
             ax.set_xscale("log")
+        elif np.all(values == np.round(values)):  # counts: whole-number ticks, never -0.5 .. 1.5
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         here = f"rejected by {signal.owner}" if signal.owner else None
         series = [(signal.kept, KEPT, "kept"), (signal.rejected_here, REJECTED, here),
                   (signal.rejected_other, OTHER, "rejected by another step" if signal.owner else "rejected")]
@@ -115,10 +122,11 @@ def signal_grid(signals: list) -> bytes:
                     fontsize=7, ha="right", va="top")
         ax.set_title(signal.column, fontsize=9)
         ax.tick_params(labelsize=7)
-    if signals:
-        axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    return to_png(fig)
+    legend = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
+    if legend:
+        fig.legend(legend.values(), legend.keys(), loc="upper center", ncol=len(legend), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # room for the legend above the panels
+    return fig
 
 
 def before_after(keys: list, before: dict, after: dict, title: str) -> bytes:

@@ -19,9 +19,12 @@ STAGES: dict[str, str] = {
     "chunk": "curate.stages.chunk:Chunk",
     "exact_dedup": "curate.stages.exact_dedup:ExactDedup",
     "minhash_dedup": "curate.stages.minhash_dedup:MinhashDedup",
+    "line_dedup": "curate.stages.line_dedup:LineDedup",
     "split": "curate.stages.split:Split",
     "decontaminate": "curate.stages.decontaminate:Decontaminate",
     "pii": "curate.stages.pii:PiiRedaction",
+    "url_filter": "curate.stages.url_filter:UrlFilter",
+    "domain_cap": "curate.stages.domain_cap:DomainCap",
 }
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curate.stages.base import FunnelCounting, is_rejected
+from curate.funnel import FunnelCounting
 
 BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n\s*")
 
@@ -56,18 +56,11 @@ class Chunk(FunnelCounting, PipelineStep):
     def columns(self) -> dict[str, pa.DataType]:
         return {"chunk_of": pa.string(), "chunk_index": pa.int64()}
 
+    def pieces(self, doc: Document) -> list[Document]:
+        blocks = paragraph_blocks(doc.text, self.min_chars) if len(doc.text) > self.min_chars else [doc.text]
+        return [Document(text=block, id=doc.id if len(blocks) == 1 else f"{doc.id}#{index}",
+                         metadata={**doc.metadata, "chunk_of": doc.id, "chunk_index": index})
+                for index, block in enumerate(blocks)]
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for doc in data:
-            if is_rejected(doc):
-                yield doc
-                continue
-            self.count_in(doc)
-            with self.track_time():
-                blocks = paragraph_blocks(doc.text, self.min_chars) if len(doc.text) > self.min_chars else [doc.text]
-            if len(blocks) > 1:
-                self.count_created(len(blocks) - 1)
-            for index, block in enumerate(blocks):
-                metadata = {**doc.metadata, "chunk_of": doc.id, "chunk_index": index}
-                piece = Document(text=block, id=doc.id if len(blocks) == 1 else f"{doc.id}#{index}", metadata=metadata)
-                self.count_out(piece)
-                yield piece
+        yield from self.process_stream(data, self.pieces)  # one in, several out: the loop counts the created ones

@@ -13,7 +13,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from curate.stages.base import FunnelCounting, Rejection, is_rejected
+from curate.funnel import FunnelCounting, Rejection, is_rejected
 
 # datatrove stats that count documents passing through, not why one was dropped
 _NEUTRAL_STATS = {"total", "forwarded", "dropped", "extracted", "doc_len", "doc_len_tokens", "batches"}

@@ -30,7 +30,8 @@ from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 
 from curate.dedup.lsh import atomic_write, save_npy
-from curate.dedup.shingles import UNITS, shingle_hashes, tokens
+from curate.dedup.shingles import UNITS, shingle_hashes, sorted_distinct, tokens
+from curate.funnel import timed
 from curate.stages.base import GlobalStage, Observer, Rejection
 
 EVAL_SPLITS = ("val", "test")
@@ -39,7 +40,7 @@ SUMMARY = "_SUCCESS.json"
 
 
 def ngram_set(text: str, ngram: int, unit: str) -> np.ndarray:
-    return np.unique(shingle_hashes(text or "", ngram, unit))
+    return sorted_distinct(shingle_hashes(text or "", ngram, unit))
 
 
 def is_short(hashes: np.ndarray, text: str, ngram: int, unit: str) -> bool:
@@ -67,7 +68,7 @@ class EvalNgrams(Observer):
     def close(self) -> None:
         folder = Path(self.stage.work_dir) / "ngrams"
         for split, parts in self.hashes.items():
-            merged = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
+            merged = sorted_distinct(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
             atomic_write(folder / f"{split}-{self.rank:05d}.npy", lambda tmp, a=merged: save_npy(tmp, a))
         atomic_write(folder / f"counts-{self.rank:05d}.json", lambda tmp: tmp.write_text(json.dumps(self.counts)))
 
@@ -85,7 +86,7 @@ class BuildIndex(PipelineStep):
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         work = Path(self.stage.work_dir)
         summary = {}
-        with self.track_time():
+        with timed(self):
             for split in EVAL_SPLITS:
                 parts, counts = [], {"items": 0, "short_items": 0}
                 for task in range(self.observe_tasks):
@@ -96,12 +97,12 @@ class BuildIndex(PipelineStep):
                     parts.append(np.load(path))
                     task_counts = json.loads((work / "ngrams" / f"counts-{task:05d}.json").read_text())[split]
                     counts = {k: counts[k] + task_counts[k] for k in counts}
-                summary[split] = self._write(split, np.unique(np.concatenate(parts)), counts)
+                summary[split] = self._write(split, sorted_distinct(np.concatenate(parts)), counts)
             for path in self.stage.benchmarks:
                 items = list(benchmark_items(path, self.stage.text_key))
                 hashes = [ngram_set(text, self.stage.ngram, self.stage.unit) for text in items]
                 short = sum(is_short(h, t, self.stage.ngram, self.stage.unit) for h, t in zip(hashes, items))
-                merged = np.unique(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
+                merged = sorted_distinct(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
                 summary[path] = self._write(path, merged, {"items": len(items), "short_items": int(short)})
         atomic_write(work / INDEX / SUMMARY, lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
         yield from ()

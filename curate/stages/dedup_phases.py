@@ -23,6 +23,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.dedup.clusters import CLUSTERS, SUCCESS, DecisionLookup, build_clusters, read_summary
 from curate.dedup.lsh import PhaseError, find_candidate_pairs, split_bands
+from curate.funnel import timed
 from curate.stages.base import GlobalStage, Rejection
 
 
@@ -38,7 +39,7 @@ class CandidatePairs(PipelineStep):
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         bands = split_bands(self.params.bands, world_size)[rank]
-        with self.track_time():
+        with timed(self):
             path = find_candidate_pairs(self.work_dir, self.params, bands, expected_tasks=self.observe_tasks)
         self.stat_update("candidate_pairs_in_bands", value=len(np.load(path, mmap_mode="r")))
         yield from ()
@@ -50,19 +51,22 @@ class Clusters(PipelineStep):
     type = "🔗 - CLUSTERS"
 
     def __init__(self, stage_name: str, work_dir: str, params, observe_tasks: int, texts=None,
-                 threshold: float = 0.8, signature_threshold: float | None = None):
+                 threshold: float = 0.8, signature_threshold: float | None = None, mode: str = "remove"):
         self.name = f"{stage_name}:clusters"
         super().__init__()
         self.work_dir, self.params, self.observe_tasks = work_dir, params, observe_tasks
         self.texts, self.threshold, self.signature_threshold = texts, threshold, signature_threshold
+        self.mode = mode
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        with self.track_time():
+        with timed(self):
             summary = build_clusters(self.work_dir, self.params, expected_tasks=self.observe_tasks, texts=self.texts,
                                      threshold=self.threshold, signature_threshold=self.signature_threshold)
         for key in ("candidate_pairs", "rejected_by_verification", "rejected_by_signature", "clusters",
-                    "documents_in_clusters", "removed"):
+                    "documents_in_clusters"):
             self.stat_update(key, value=summary[key])
+        # mode mark removes nothing: the documents that remove would drop are counted as marked
+        self.stat_update("removed" if self.mode == "remove" else "marked_duplicates", value=summary["removed"])
         yield from ()
 
 
@@ -94,7 +98,8 @@ class DedupStage(GlobalStage):
     def reduce_steps(self, tasks: int) -> list[tuple[str, int, PipelineStep]]:
         pair_tasks = len(split_bands(self.params.bands, tasks))
         return [("pairs", pair_tasks, CandidatePairs(self.name, self.work_dir, self.params, tasks)),
-                ("clusters", 1, Clusters(self.name, self.work_dir, self.params, tasks, **self.verification()))]
+                ("clusters", 1, Clusters(self.name, self.work_dir, self.params, tasks, mode=self.mode,
+                                         **self.verification()))]
 
     def decider(self, rank: int):
         try:
@@ -123,5 +128,7 @@ class DedupStage(GlobalStage):
             return {}
         summary = read_summary(self.work_dir)
         summary.update(mode=self.mode, keep_by=self.keep_by)
+        if self.mode == "mark":  # nothing was removed: the duplicates are marked (cluster columns) and kept
+            summary["marked_duplicates"], summary["removed"] = summary["removed"], 0
         return summary
 

@@ -64,3 +64,9 @@ class ExactDedup(DedupStage):
 
     def observer(self, rank: int) -> Observer:
         return ExactHashes(self, rank)
+
+    def summary(self, counters: dict) -> dict:
+        # equal hashes are duplicates: no candidate to verify, no LSH band to miss a pair (MinHash's fields)
+        dropped = ("rejected_by_verification", "rejected_by_signature", "signature_threshold", "verified",
+                   "catch_probability")
+        return {k: v for k, v in super().summary(counters).items() if k not in dropped}

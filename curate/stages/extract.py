@@ -1,13 +1,14 @@
 """`extract`: HTML to main text with trafilatura, under a per-page time limit, keeping the title and date.
 
 A page goes through, in order:
-1. cheap guards in the pipeline process: bytes are decoded (curate/io/decoding.py; the readers normally do this
+1. cheap guards in the pipeline process: bytes are decoded (curate/decoding.py; the readers normally do this
    already, so text arrives as str), a page over `max_html_chars` is rejected (`html_too_large`), text that is
    mostly control characters or U+FFFD is rejected (`binary_content`);
-2. in a long-lived worker process (datatrove's ExtractorSandbox: one per task, killed and restarted only when a
-   page runs past `timeout`, whose page is rejected `extract_timeout`): one lxml parse; a tree cut short by
-   libxml2's nesting limit is rejected (`html_too_deep`); title and date from the same tree; trafilatura on the
-   same tree; if it returns nothing, the fallback (`html2txt`, all visible text) before `no_main_text`.
+2. under a time limit of `timeout` seconds, in the pipeline process (curate/stages/time_limit.py: a page past it
+   is stopped and rejected `extract_timeout`): one lxml parse; a tree cut short by libxml2's nesting limit is
+   rejected (`html_too_deep`); a Wayback Machine capture loses the toolbar the archive inserted into it
+   (`without_wayback_toolbar`); title and date from the same tree; trafilatura on the same tree; if it returns
+   nothing, the fallback (`html2txt`, all visible text) before `no_main_text`.
 The path that produced the text is recorded in `extract_method`.
 """
 
@@ -17,6 +18,7 @@ import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 
 from curate.stages.base import CurateStep, Rejection
+from curate.stages.time_limit import TimeLimitExceeded, time_limit
 
 # mode -> trafilatura options. trafilatura's own three presets (docs: "Optimizing for precision or recall",
 # settings.Extractor(precision=..., recall=...)); "balanced" is trafilatura's default. "visible" is no main-text
@@ -31,10 +33,16 @@ MODES = {
 
 # Share of control characters (other than tab/newline/CR/form feed) and U+FFFD in a page's first 64 KiB above which
 # it is binary junk, not HTML. Decoded HTML has almost none: curate's readers accept at most 0.1% replaced bytes
-# (MAX_REPLACED_SHARE in curate/io/decoding.py); random bytes decoded as a single-byte charset give about 24%.
+# (MAX_REPLACED_SHARE in curate/decoding.py); random bytes decoded as a single-byte charset give about 24%.
 MAX_JUNK_SHARE = 0.05
 _JUNK = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
 _SNIFF_CHARS = 65536
+
+
+_WARM = False  # this process has imported what extraction needs (PageExtractor.warm_up)
+WARMUP_PAGE = ("<html><head><title>Warm-up</title><meta name='date' content='2024-01-02'></head><body><article>"
+               + "<p>A paragraph of a short page that loads what extraction needs before the first real page.</p>" * 5
+               + "<table><tr><td>a cell</td></tr></table></article></body></html>")
 
 
 def junk_share(text: str) -> float:
@@ -42,11 +50,23 @@ def junk_share(text: str) -> float:
     return len(_JUNK.findall(head)) / len(head) if head else 0.0
 
 
-class PageExtractor:
-    """What runs in the worker process: parse once, metadata and main text from the same tree.
+# The Wayback Machine serves an archived page with its own toolbar (capture calendar, "N captures", the crawl's
+# description: "Organization: Internet Archive ... Collection: Live Web Proxy Crawls") between these two comments.
+# That is the archive's text, not the page's: trafilatura took all or part of it as the main text of 13 of the 91
+# Wayback captures of pages other than Wikipedia articles in warc/chatnoir-copycat (an astronomy club's photo page
+# came out as the crawl's description).
+WAYBACK_TOOLBAR = re.compile(r"<!-- BEGIN WAYBACK TOOLBAR INSERT -->.*?<!-- END WAYBACK TOOLBAR INSERT -->", re.S)
 
-    Picklable and small; `__call__` never raises (an exception comes back as a value, so a bad page does not
-    cost a worker restart: ExtractorSandbox re-raises returned exceptions in the parent).
+
+def without_wayback_toolbar(html: str) -> str:
+    return WAYBACK_TOOLBAR.sub("", html) if "<!-- BEGIN WAYBACK TOOLBAR INSERT -->" in html else html
+
+
+class PageExtractor:
+    """Parse once, metadata and main text from the same tree.
+
+    Picklable and small; `__call__` never raises an Exception (it comes back as a value, for the stage to reject
+    the page with it); only the time limit's TimeLimitExceeded goes through.
     """
 
     def __init__(self, mode: str, include_tables: bool, fallback: bool, find_date: bool):
@@ -68,12 +88,18 @@ class PageExtractor:
         return self._options
 
     def warm_up(self) -> None:
-        """Import trafilatura and load jusText's stop-lists (0.4 s on first use) once, in the parent process."""
+        """Import trafilatura, htmldate and what they import on first use, and load jusText's stop-lists (0.4 s),
+        once per process and outside the time limit: a page is not charged for the process's start-up."""
+        global _WARM
+        if _WARM:
+            return
         from trafilatura import external
 
         self.options()
         if external.JT_STOPLIST is None:
             external.jt_stoplist_init()
+        self(WARMUP_PAGE, "https://example.org/2024/01/02/warm-up")
+        _WARM = True
 
     def __call__(self, html: str, url: str | None = None):
         try:
@@ -87,7 +113,7 @@ class PageExtractor:
 
         if not html:
             return {"rejection": ("no_main_text", 0.0, "empty page")}
-        tree = load_html(html)
+        tree = load_html(without_wayback_toolbar(html))
         # libxml2 stops building the tree at 256 levels of nesting (lxml's huge_tree is off): the rest of the page is
         # silently lost, and trafilatura on what remains is slow (0.9 s for 1,000 nested divs, measured here).
         deep = [e for e in HTML_PARSER.error_log if e.type_name == "ERR_RESOURCE_LIMIT"]
@@ -180,7 +206,7 @@ class Extract(CurateStep):
     def guard(self, doc: Document) -> Rejection | None:
         """Cheap checks before a page reaches the worker; decodes bytes input."""
         if isinstance(doc.text, bytes):
-            from curate.io.decoding import UndecodableError, decode_bytes, looks_binary
+            from curate.decoding import UndecodableError, decode_bytes, looks_binary
 
             payload = doc.text
             # a page rejected (or failed on) here still goes to the rejected shards, whose text column is a string:
@@ -224,32 +250,20 @@ class Extract(CurateStep):
         return None if isinstance(result, Rejection) else result.text
 
     def process(self, doc: Document) -> Document | Rejection:
-        """One page without the sandbox (no time limit); `run` is what pipelines use."""
+        """One page without the time limit; `run` is what pipelines use."""
         return self.guard(doc) or self.apply(doc, self.extractor(doc.text, doc.metadata.get("url")))
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        # datatrove's ExtractorSandbox fits as is: one forked worker per task, restarted only after a timeout or a
-        # crash, pages sent over a pipe; our PageExtractor returns errors as values, so they cost no restart.
-        # Per task, not per process: a worker kept past its task outlives a pool worker that datatrove terminates
-        # (SIGTERM: no atexit), orphaned, and holds the run's stdout open. What the per-task fork costs: the later
-        # stages have loaded spaCy and lingua by the second task, and parent and child then copy that memory page by
-        # page as they write to it (measured on the 1,032 eval pages, 1 worker, 5 vs 20 tasks: 8k more page faults a
-        # task in the parent, 10k in the worker, 0.1-0.25 CPU s a task).
-        from datatrove.pipeline.extractors.base import ExtractorSandbox
+        self.extractor.warm_up()
+        yield from self.process_stream(data, lambda doc: self.guard(doc) or self.limited(doc))
 
-        self.extractor.warm_up()  # before the fork: a restarted worker starts warm too
-        with ExtractorSandbox(timeout=self.timeout, warmup_text=("", None)) as sandbox:
-            yield from self.process_stream(data, lambda doc: self.guard(doc) or self.sandboxed(sandbox, doc))
-
-    def sandboxed(self, sandbox, doc: Document) -> Document | Rejection:
+    def limited(self, doc: Document) -> Document | Rejection:
+        """One page under the time limit, in this process (see curate/stages/time_limit.py for why not a sandbox
+        process, as datatrove's extractors use)."""
         try:
-            result = sandbox.process_document((doc.text, doc.metadata.get("url")), self.extractor)
-        except TimeoutError:
-            self.stat_update("worker_restarts")
-            return Rejection("extract_timeout", self.timeout, f"no result within {self.timeout} s; worker restarted")
-        except EOFError as error:  # the worker died (out of memory, a crash in lxml)
-            self.stat_update("worker_restarts")
-            return Rejection("extract_worker_died", None, str(error))
-        except Exception as error:  # noqa: BLE001 - an exception returned by PageExtractor
-            return Rejection("extract_error", None, f"{type(error).__name__}: {error}"[:500])
+            with time_limit(self.timeout):
+                result = self.extractor(doc.text, doc.metadata.get("url"))
+        except TimeLimitExceeded:
+            self.stat_update("timeouts")
+            return Rejection("extract_timeout", self.timeout, f"no result within {self.timeout} s")
         return self.apply(doc, result)

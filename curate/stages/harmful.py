@@ -24,6 +24,14 @@ Matching (lower-cased text, whitespace runs read as one space, so multi-word ent
 The ratio's denominator is the number of whitespace-separated words; for zh, ja and th it is the number of
 non-space characters (a per-character ratio, lower than a per-word one by the mean word length, ~1.5-2).
 
+Ambiguous entries (issue 17): for English, the entries that are ordinary vocabulary of news, health, science and
+literature ("sex", "anal", "rape", "pedophile", "nude"), or that have a common sense that is not obscene ("dick",
+"cock", "snatch", "xxx") are listed in data/badwords_ambiguous/en, with the reason for each group. They are counted
+apart (`badword_ambiguous_count`) and, unless `count_ambiguous`, not towards the count and ratio that decide: a
+report on blood-donation rules or on a paedophile scandal was dropped for its "sex", "anal", "pedophile" at 1.1-3% of
+its words, while pornographic text keeps dozens of unambiguous entries. Languages without such a file count every
+entry (C4's and ROOTS's behaviour).
+
 The document language is `metadata["lang"]` (the langid stage), else `default_language`. A language without a list
 is not checked: the document is kept with null `badword_*` columns, counted under `not_checked/<lang>`.
 """
@@ -38,6 +46,7 @@ from datatrove.data import Document
 from curate.stages.base import CurateFilter, Rejection
 
 BUNDLED_LISTS = Path(__file__).parent / "data" / "badwords"
+AMBIGUOUS_LISTS = Path(__file__).parent / "data" / "badwords_ambiguous"  # one file per language, "#" comments
 
 # datatrove pipeline/filters/c4_filters.py `_BADWORDS_ALLOWLIST`: "common subwords in languages without spaces.
 # These each filter >10% of documents of their language when disallowed."
@@ -69,6 +78,8 @@ class HarmfulContent(CurateFilter):
         max_badword_ratio: float = 0.01,  # ROOTS parameters_filtering_en flagged_words_max_cutoff
         default_language: str = "en",  # datatrove C4BadWordsFilter's default_language
         lists_dir: str | None = None,  # a folder of word lists named by language tag, instead of the bundled LDNOOBW
+        # entries with ordinary senses (data/badwords_ambiguous/<lang>) count towards the decision too (C4, ROOTS)
+        count_ambiguous: bool = False,
     ):
         super().__init__()
         if mode not in ("ratio", "any"):
@@ -82,14 +93,17 @@ class HarmfulContent(CurateFilter):
         self.max_badword_ratio = max_badword_ratio
         self.default_language = default_language
         self.lists_dir = str(directory)
+        self.count_ambiguous = count_ambiguous
         # list files are named by language tag, without extension (LICENSE and README.md sit beside them)
         self.available = {name.lower(): name for name in os.listdir(directory) if "." not in name and name != "LICENSE"}
         self._patterns: dict[str, re.Pattern | None] = {}
+        self._ambiguous_entries: dict[str, frozenset[str]] = {}
 
     def columns(self) -> dict[str, pa.DataType]:
         return {
             "badword_list": pa.string(),  # the list the document was checked against; null: not checked
-            "badword_count": pa.int64(),  # matches (non-overlapping)
+            "badword_count": pa.int64(),  # matches (non-overlapping) of the entries that decide
+            "badword_ambiguous_count": pa.int64(),  # matches of entries with ordinary senses (not deciding by default)
             "badword_ratio": pa.float64(),  # matches per word (per non-space character for zh/ja/th)
             "badwords_found": pa.list_(pa.string()),  # the distinct entries matched, for auditing
         }
@@ -106,12 +120,14 @@ class HarmfulContent(CurateFilter):
         list_name = self.list_for(doc.metadata.get("lang"))
         meta = doc.metadata
         if list_name is None:
-            meta.update(badword_list=None, badword_count=None, badword_ratio=None, badwords_found=None)
+            meta.update(badword_list=None, badword_count=None, badword_ambiguous_count=None, badword_ratio=None,
+                        badwords_found=None)
             self.stat_update(f"not_checked/{doc.metadata.get('lang') or self.default_language}")
             return True
-        count, words, found = self.count(doc.text or "", list_name)
+        count, ambiguous, words, found = self.count(doc.text or "", list_name)
         ratio = count / words if words else 0.0
-        meta.update(badword_list=list_name, badword_count=count, badword_ratio=ratio, badwords_found=found)
+        meta.update(badword_list=list_name, badword_count=count, badword_ambiguous_count=ambiguous,
+                    badword_ratio=ratio, badwords_found=found)
         self.stat_update(f"checked/{list_name}")
         if count:
             self.stat_update("with_badwords")
@@ -122,21 +138,34 @@ class HarmfulContent(CurateFilter):
             return False, Rejection("badwords", ratio, f"{detail} (ratio above {self.max_badword_ratio})")
         return True
 
-    def count(self, text: str, list_name: str) -> tuple[int, int, list[str]]:
-        """(matches, words, distinct entries found) of `text` against one list."""
+    def count(self, text: str, list_name: str) -> tuple[int, int, int, list[str]]:
+        """(matches that decide, matches of ambiguous entries, words, distinct entries found) of `text` against one
+        list. Every entry is matched by one regex, so overlapping entries resolve as before; the ambiguous ones are
+        then counted apart (towards the first number too when `count_ambiguous`)."""
         normalised = " ".join(text.lower().split())
         if not normalised:
-            return 0, 0, []
+            return 0, 0, 0, []
         spaces = normalised.count(" ")
         words = len(normalised) - spaces if list_name.split("-")[0] in UNSEGMENTED_LANGUAGES else spaces + 1
         pattern = self._pattern(list_name)
         matches = pattern.findall(normalised) if pattern else []
-        return len(matches), words, sorted(set(matches))
+        ambiguous_entries = self._ambiguous(list_name)
+        ambiguous = sum(match in ambiguous_entries for match in matches)
+        deciding = len(matches) if self.count_ambiguous else len(matches) - ambiguous
+        return deciding, ambiguous, words, sorted(set(matches))
 
     def _pattern(self, list_name: str) -> re.Pattern | None:
         if list_name not in self._patterns:
             self._patterns[list_name] = compile_list(self.load_list(list_name))
         return self._patterns[list_name]
+
+    def _ambiguous(self, list_name: str) -> frozenset[str]:
+        if list_name not in self._ambiguous_entries:
+            path = AMBIGUOUS_LISTS / list_name.split("-")[0]
+            lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+            self._ambiguous_entries[list_name] = frozenset(
+                " ".join(line.lower().split()) for line in lines if line.strip() and not line.startswith("#"))
+        return self._ambiguous_entries[list_name]
 
     def load_list(self, list_name: str) -> list[str]:
         path = Path(self.lists_dir) / self.available[list_name]

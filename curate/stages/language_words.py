@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from curate.stages.nlp_imports import without_deep_learning
 from curate.stages.spacy_chunks import ChunkTokenizer, Tokens, spacy_tokens
 
 # Scripts that do not separate words with spaces: without a real tokenizer, no word-based rule can be measured.
@@ -112,9 +113,14 @@ class WordSplitter:
         self._chunks: ChunkTokenizer | None = None  # spaCy's tokens from remembered chunks, where exact
         self._own_pipeline = False  # the language's own spaCy pipeline (not the shared `xx` rules)
         self._punct_chars: frozenset[str] = frozenset()
+        self._glued_marks: frozenset[str] = frozenset()
         self._load()
 
     def _load(self) -> None:
+        with without_deep_learning():  # spaCy's thinc would import torch (seconds, unused): nlp_imports.py
+            self._load_tokenizer()
+
+    def _load_tokenizer(self) -> None:
         from datatrove.utils.word_tokenizers import SpaCyTokenizer, WhitespaceTokenizer, load_word_tokenizer
 
         if self.lang == "zh":
@@ -157,6 +163,7 @@ class WordSplitter:
             self._spacy = tokenizer.tokenizer
             self._punct_chars = frozenset(Sentencizer.default_punct_chars)
             self._own_pipeline = True
+        self._glued_marks = self._punct_chars - {".", "!", "?"}
         self._datatrove = tokenizer
 
     def split(self, text: str) -> TextWords:
@@ -192,14 +199,21 @@ class WordSplitter:
     def words(self, text: str) -> list[str] | None:
         return self.split(text).words
 
-    def count_sentences(self, tokens: Tokens) -> int:
+    def count_sentences(self, tokens: Tokens, glued_marks: bool = True) -> int:
         """Sentences in a run of spaCy tokens, by spaCy's Sentencizer rule (what datatrove's split_into_sentences
-        uses): a sentence starts at the first non-punctuation token after a sentence-final character."""
+        uses): a sentence starts at the first non-punctuation token after a sentence-final character.
+
+        `glued_marks`: a token that ends in a sentence-final character other than ".", "!" and "?" ends a sentence
+        too. spaCy splits a final mark off the word before it only after letters of the scripts its character
+        classes know; Armenian's "։" stays glued ("է։"), and the Sentencizer then saw one sentence in a paragraph
+        of thirty (c4_sentence_count rejected Armenian news). "." stays as spaCy's rule has it: glued, it is as
+        often an abbreviation ("e.g.", "Dr.") as a sentence end."""
         if not tokens.texts:
             return 1  # as split_into_sentences, which returns the whole (empty) text as one part
         count, seen_period, punct_chars = 1, False, self._punct_chars
+        glued = self._glued_marks if glued_marks else frozenset()
         for text, is_punct in zip(tokens.texts, tokens.punct):
-            in_punct_chars = text in punct_chars
+            in_punct_chars = text in punct_chars or (len(text) > 1 and text[-1] in glued)
             if seen_period and not is_punct and not in_punct_chars:
                 count += 1
                 seen_period = False
@@ -207,16 +221,17 @@ class WordSplitter:
                 seen_period = True
         return count
 
-    def line_sentences(self, text: str, tokens: Tokens | None) -> int:
+    def line_sentences(self, text: str, tokens: Tokens | None, glued_marks: bool = True) -> int:
         """sentence_count(text), from `text`'s tokens when the Sentencizer rule applies."""
         if tokens is not None and self._punct_chars and not self._chunked:  # spaCy's or jieba's tokens
-            return self.count_sentences(tokens)
-        return self.sentence_count(text)
+            return self.count_sentences(tokens, glued_marks)
+        return self.sentence_count(text, glued_marks)
 
-    def sentence_count(self, text: str) -> int:
-        """Sentences in `text`, as len(datatrove.utils.text.split_into_sentences(text, lang))."""
+    def sentence_count(self, text: str, glued_marks: bool = True) -> int:
+        """Sentences in `text`, as len(datatrove.utils.text.split_into_sentences(text, lang)) (with glued final
+        marks counted, see count_sentences)."""
         if self._punct_chars and not self._chunked:
-            return self.count_sentences(self.split(text).tokens)
+            return self.count_sentences(self.split(text).tokens, glued_marks)
         return max(1, len(self._sentences.span_tokenize(text)))
 
 

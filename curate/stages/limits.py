@@ -24,8 +24,11 @@ import resource
 import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.extractors.base import ExtractorSandbox
 
-from curate.stages.base import CurateFilter, CurateStep, FunnelCounting, Rejection, filter_result
+from curate.funnel import FunnelCounting, Rejection, filter_result
+from curate.processes import die_with_parent
+from curate.stages.base import CurateFilter, CurateStep
 
 WARMUP_SECONDS = 120.0  # a new worker's first document: model loading is not the document's fault
 WARMUP_TEXT = "This is a short warm-up text. It loads what the stage needs before the first real document."
@@ -103,10 +106,8 @@ class LimitedStep(FunnelCounting, PipelineStep):
         return self.stage.summary(counters) if hasattr(self.stage, "summary") else {}
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from datatrove.pipeline.extractors.base import ExtractorSandbox
-
         # no time limit: a day, so that only memory and crashes are caught
-        with ExtractorSandbox(timeout=self.seconds or 86400.0, warmup_text=None) as sandbox:
+        with _Sandbox(timeout=self.seconds or 86400.0, warmup_text=None) as sandbox:
             yield from CurateStep.process_stream(self, data, lambda doc: self.limited(sandbox, doc))
 
     def limited(self, sandbox, doc: Document) -> Document | Rejection:
@@ -125,3 +126,13 @@ class LimitedStep(FunnelCounting, PipelineStep):
         if text is not None:
             doc.text, doc.metadata = text, metadata
         return rejection or doc
+
+
+
+class _Sandbox(ExtractorSandbox):
+    """datatrove's sandbox, whose worker exits when the task's process dies (kill -9 of the run), also when the
+    task runs in a process that did not call curate.processes.children_die_with_this_process."""
+
+    def _worker(self, conn, extract_fn):
+        die_with_parent()
+        super()._worker(conn, extract_fn)

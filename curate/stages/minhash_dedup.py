@@ -23,14 +23,18 @@ from typing import Literal
 
 from datatrove.data import Document
 
-from curate.dedup.lsh import LSHParams, SignatureWriter
+from curate.dedup.lsh import LSHParams, SignatureWriter, catch_probability
 from curate.dedup.minhash import SCHEMES
 from curate.dedup.shingles import UNITS
-from curate.io.spill import SpillTexts
 from curate.stages.base import Observer
 from curate.stages.dedup_phases import DedupStage
 
 VERIFY = ("signature", "exact", "none")
+# Bands that find a pair at the threshold with less than this share of the probability that datasketch's optimal
+# bands for that threshold (MinHashLSH(threshold)) give are refused: the threshold then only cuts candidates, and the
+# pairs just above it are mostly never candidates. The defaults, 14 x 8, find a pair at 0.8 with probability 0.924,
+# at 0.6 with 0.211 (optimum 16 x 7: 0.365, accepted) and at 0.5 with 0.053 (optimum 22 x 5: 0.503, refused).
+MIN_SHARE_OF_OPTIMAL_CATCH = 0.5
 
 
 class MinhashSignatures(Observer):
@@ -75,6 +79,16 @@ class MinhashDedup(DedupStage):
         self.params = (LSHParams.for_threshold(threshold, **common) if bands is None
                        else LSHParams(bands=bands, rows=rows, **common))
         self.threshold, self.verify = threshold, verify
+        caught = catch_probability(threshold, self.params.bands, self.params.rows)
+        derived = LSHParams.for_threshold(threshold, **common)
+        if caught < MIN_SHARE_OF_OPTIMAL_CATCH * catch_probability(threshold, derived.bands, derived.rows):
+            half = (1 - 0.5 ** (1 / self.params.bands)) ** (1 / self.params.rows)
+            raise ValueError(
+                f"threshold {threshold:g} is far below what {self.params.bands} bands x {self.params.rows} rows catch: "
+                f"they find a pair at Jaccard {threshold:g} with probability {caught:.3f} (half the pairs at "
+                f"{half:.2f}), so a lower threshold finds few more pairs; set bands: null, rows: null to derive them "
+                f"from the threshold ({derived.bands} x {derived.rows} here: probability "
+                f"{catch_probability(threshold, derived.bands, derived.rows):.3f}), or give bands and rows that catch it")
 
     def observer(self, rank: int) -> Observer:
         return MinhashSignatures(self, rank)
@@ -83,11 +97,14 @@ class MinhashDedup(DedupStage):
         if self.verify == "signature":
             return {"signature_threshold": self.threshold}
         if self.verify == "exact":
-            return {"texts": SpillTexts(self.spill_dir), "threshold": self.threshold}
+            return {"texts": self.spill_texts, "threshold": self.threshold}
         return {}
 
     def summary(self, counters: dict) -> dict:
         summary = super().summary(counters)
         if summary:
             summary.update(threshold=self.threshold, verify=self.verify)
+            summary["catch_probability"] = self.params.catch_probabilities(sorted({0.7, 0.8, 0.9, self.threshold}))
+            summary["catch_probability_at_threshold"] = round(catch_probability(
+                self.threshold, self.params.bands, self.params.rows), 4)
         return summary

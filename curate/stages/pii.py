@@ -31,10 +31,12 @@ import json
 
 import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.utils.batching import batched
 
-from curate.stages.base import CurateStep, Rejection, is_rejected
-from curate.stages.pii_detector import DEFAULT_ENTITIES, NER_ENTITIES, CustomPattern, PiiDetector, Span
+from curate.stages.base import CurateStep, Rejection
+from curate.stages.nlp_imports import without_deep_learning
+
+with without_deep_learning():  # presidio and spaCy, not torch and transformers (seconds of start-up, unused)
+    from curate.stages.pii_detector import DEFAULT_ENTITIES, NER_ENTITIES, CustomPattern, PiiDetector, Span
 
 MODES = ("placeholder", "hash", "drop_document")
 HASH_HEX_DIGITS = 16  # 64 bits: collisions are unlikely below ~4 billion distinct values (birthday bound)
@@ -89,10 +91,21 @@ class PiiRedaction(CurateStep):
         self.span_log_values = span_log_values
         self.batch_size = batch_size
         custom = [_custom_pattern(item, i) for i, item in enumerate(custom_recognizers or [])]
-        self.detector = PiiDetector(entities, custom, score_threshold=score_threshold,
-                                    keep_private_ips=keep_private_ips, windows=prefilter,
-                                    ner_models=(ner_models or {"en": "en_core_web_sm"}) if ner else None)
+        self._detector_args = (tuple(entities), tuple(custom), score_threshold, keep_private_ips, prefilter,
+                               tuple(sorted((ner_models or {"en": "en_core_web_sm"}).items())) if ner else None)
+        self._detector = shared_detector(self._detector_args)  # built here: a bad entity is a config error now
         self.entity_types = list(dict.fromkeys(self.detector.entity_order))
+
+    @property
+    def detector(self) -> PiiDetector:
+        if self._detector is None:  # a task's copy of the stage: the process's detector, built on first use
+            self._detector = shared_detector(self._detector_args)
+        return self._detector
+
+    def __getstate__(self) -> dict:
+        # the detector stays out of the pickled stage: every task would unpickle presidio's engine and its spaCy
+        # pipeline again; a worker builds one per settings instead and keeps it for every task and phase
+        return {**self.__dict__, "_detector": None}
 
     def columns(self) -> dict[str, pa.DataType]:
         return {**{column_name(e): pa.int64() for e in self.entity_types}, "pii_total": pa.int64()}
@@ -101,46 +114,23 @@ class PiiRedaction(CurateStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         log = self._open_span_log(rank)
         try:
-            for batch in batched(data, self.batch_size):
-                live = [doc for doc in batch if not is_rejected(doc)]
-                sizes = {id(doc): self.count_in(doc) for doc in live}
-                with self.track_time("batch" if self.batch_size > 1 else None):
-                    outcomes = {id(doc): self._outcome(doc, spans, log) for doc, spans in zip(live, self._detect(live))}
-                for doc in batch:
-                    if id(doc) in outcomes:
-                        rejection = outcomes[id(doc)]
-                        if rejection is None:
-                            self.count_out(doc)
-                        else:
-                            self.reject(doc, rejection, sizes[id(doc)])
-                    yield doc
+            # a batch the detector fails on is detected again one document at a time (the document loop's rule)
+            yield from self.document_loop(data, lambda live: self._decide_batch(live, log), self.batch_size)
         finally:
             if log is not None:
                 log.close()
 
-    def _detect(self, live: list[Document]) -> list[list[Span] | Exception]:
-        """Spans per document. One bad document must not cost the batch: if the batch fails, each document is
-        detected alone, and the one that fails gets its error."""
-        try:
-            return self.detector.detect_batch([doc.text or "" for doc in live],
-                                              [doc.metadata.get("lang") for doc in live])
-        except Exception:
-            found = []
-            for doc in live:
-                try:
-                    found += self.detector.detect_batch([doc.text or ""], [doc.metadata.get("lang")])
-                except Exception as error:
-                    found.append(error)
-            return found
-
-    def _outcome(self, doc: Document, spans: list[Span] | Exception, log) -> Rejection | None:
-        """A document the detector or the redaction failed on is rejected as stage_error; the run goes on."""
-        if isinstance(spans, Exception):
-            return self.error_rejection(spans, doc)
-        try:
-            return self.apply(doc, spans, log)
-        except Exception as error:
-            return self.error_rejection(error, doc)
+    def _decide_batch(self, live: list[Document], log) -> list[Document | Rejection | Exception]:
+        """Detect the spans of a batch, then redact each document; a document the redaction fails on gets its error
+        (its own outcome: the others are not redacted again)."""
+        found = self.detector.detect_batch([doc.text or "" for doc in live], [doc.metadata.get("lang") for doc in live])
+        outcomes = []
+        for doc, spans in zip(live, found):
+            try:
+                outcomes.append(self.apply(doc, spans, log) or doc)
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
 
     def process(self, doc: Document) -> Document | Rejection:
         """One document on its own (the batched `run` is what pipelines use)."""
@@ -192,6 +182,20 @@ class PiiRedaction(CurateStep):
             if self.span_log_values:
                 record["value"] = doc.text[span.start:span.end]
             log.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+_DETECTORS: dict[str, PiiDetector] = {}
+
+
+def shared_detector(args: tuple) -> PiiDetector:
+    """One detector per process and settings (presidio's AnalyzerEngine and its recognizers take seconds)."""
+    key = repr(args)  # (custom patterns are dataclasses: not hashable, but their repr is their value)
+    if key not in _DETECTORS:
+        entities, custom, score_threshold, keep_private_ips, windows, ner_models = args
+        _DETECTORS[key] = PiiDetector(list(entities), list(custom), score_threshold=score_threshold,
+                                       keep_private_ips=keep_private_ips, windows=windows,
+                                       ner_models=dict(ner_models) if ner_models else None)
+    return _DETECTORS[key]
 
 
 def column_name(entity: str) -> str:

@@ -29,8 +29,8 @@ from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.recognizer_registry import RecognizerRegistry
 
 from curate.stages.pii_recognizers import (CONTEXT_CHARS_AFTER, CONTEXT_CHARS_BEFORE, PATTERN_LANGUAGE,
-                                           ContextPatternRecognizer, ContextSsnRecognizer, OfflineEmailRecognizer,
-                                           PhoneNumberRecognizer, PublicIpRecognizer)
+                                           CardNumberRecognizer, ContextPatternRecognizer, ContextSsnRecognizer,
+                                           OfflineEmailRecognizer, PhoneNumberRecognizer, PublicIpRecognizer)
 
 DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "CRYPTO",
                     "MAC_ADDRESS")
@@ -120,7 +120,7 @@ def builtin_recognizers(entities, keep_private_ips: bool) -> list[EntityRecogniz
     factories = {
         "EMAIL_ADDRESS": lambda: OfflineEmailRecognizer(**lang),
         "PHONE_NUMBER": lambda: PhoneNumberRecognizer(**lang),
-        "CREDIT_CARD": lambda: presidio_recognizers.CreditCardRecognizer(**lang),
+        "CREDIT_CARD": lambda: CardNumberRecognizer(**lang),
         # presidio's registry compiles predefined patterns case-insensitively (global_regex_flags); IbanRecognizer
         # built by hand defaults to case-sensitive, missing "gb50mvfc38361978683032"; the checksum still decides
         "IBAN_CODE": lambda: presidio_recognizers.IbanRecognizer(regex_flags=CASE_INSENSITIVE, **lang),

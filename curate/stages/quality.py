@@ -82,6 +82,9 @@ class QualityRules(CurateStep):
         fineweb_max_char_dup_ratio: float | None = 0.1,
         # newlines / words > 0.3 ("list_ratio"): not in the paper, datatrove fineweb_quality_filter.py new_line_ratio
         fineweb_max_newline_word_ratio: float | None = 0.3,
+        # True: measure words, line ends and sentences exactly as datatrove's filters do, false rejections included
+        # (for comparisons with datatrove; README "quality": what the defaults change and why)
+        datatrove_compatible: bool = False,
     ):
         super().__init__()
         unknown = [name for name in rule_sets if name not in RULE_SETS]
@@ -90,6 +93,7 @@ class QualityRules(CurateStep):
         self.rule_sets = [name for name in RULE_SETS if name in rule_sets]  # always decided in the documented order
         self.default_language = default_language
         self.stop_words_top_k = stop_words_top_k
+        self.datatrove_compatible = datatrove_compatible
         params = {name: value for name, value in locals().items() if name.startswith(("gopher_", "c4_", "fineweb_"))}
         self.params = params
         # (column, max/min, threshold) of every active rule, in decision order
@@ -104,7 +108,7 @@ class QualityRules(CurateStep):
 
     def measure(self, text: str, lang: str) -> tuple[dict, str | None]:
         """Every value of the selected rule sets for `text`, and the text C4's line rules leave (None: no C4)."""
-        from curate.stages.language_words import stop_words, word_splitter
+        from curate.stages.language_words import UNSPACED_LANGUAGES, stop_words, word_splitter
 
         splitter = word_splitter(lang)
         split = splitter.split(text)
@@ -114,18 +118,22 @@ class QualityRules(CurateStep):
             skipped.update((column, split.skip_reason) for column in sorted(WORD_COLUMNS))
         if "gopher" in self.rule_sets:
             stops = stop_words(lang, self.stop_words_top_k)
-            values.update(gopher.measure(text, split.words, stops))
+            alpha_words = None
+            if split.words is not None and not self.datatrove_compatible:
+                alpha_words = gopher.alphabetic_words(text, split.words, splitter.lang in UNSPACED_LANGUAGES)
+            values.update(gopher.measure(text, split.words, stops, alpha_words, self.datatrove_compatible))
             if stops is None and not split.skip_reason:
                 skipped["gopher_stop_words"] = f"no_stop_words_{splitter.lang}"
             if splitter.lang in LOGOGRAPHIC_LANGUAGES and not split.skip_reason:
                 # a word is 1-2 characters in Chinese and Japanese: Gopher's 3-10 range is an English one
                 skipped["gopher_mean_word_length"] = f"logographic_script_{splitter.lang}"
         c4_text = None
-        n_words = len(split.words) if split.words is not None else None
+        n_words = page_words = len(split.words) if split.words is not None else None
         if "c4" in self.rule_sets:
             c4_values, kept_lines, kept_words = c4.measure(text, splitter, split.tokens,
                                                            self.params["c4_min_words_per_line"],
-                                                           self.params["c4_max_word_length"])
+                                                           self.params["c4_max_word_length"],
+                                                           self.datatrove_compatible)
             values.update(c4_values)
             if splitter.lang in c4.NO_SENTENCE_PUNCTUATION:
                 skipped["c4_terminal_punctuation"] = f"no_sentence_punctuation_{splitter.lang}"
@@ -137,9 +145,13 @@ class QualityRules(CurateStep):
         if "fineweb" in self.rule_sets and splitter.lang in c4.NO_SENTENCE_PUNCTUATION:
             skipped["fineweb_line_punct_ratio"] = f"no_sentence_punctuation_{splitter.lang}"
         if "fineweb" in self.rule_sets:
-            # measured on the page C4 leaves, as in datatrove's chain where FineWebQualityFilter follows C4's
-            values.update(fineweb.measure(text if c4_text is None else c4_text, n_words,
-                                          self.params["fineweb_short_line_length"]))
+            # FineWeb's line rules describe the page's lines, and were set on pages C4's terminal-punctuation filter
+            # had not rewritten (FineWeb ran C4 with filter_no_terminal_punct=False: datatrove examples/fineweb.py):
+            # measured on the page as it comes. datatrove's chain measures them on the page C4 leaves, where no
+            # unterminated or short line is left for them to count (datatrove_compatible).
+            on_c4_text = self.datatrove_compatible and c4_text is not None
+            values.update(fineweb.measure(c4_text if on_c4_text else text, n_words if on_c4_text else page_words,
+                                          self.params["fineweb_short_line_length"], self.datatrove_compatible))
         values = {column: values.get(column) for column in self.columns() if column not in QUALITY_COLUMNS}
         for column in skipped:
             if column in values:

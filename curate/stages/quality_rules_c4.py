@@ -9,9 +9,20 @@ Language-aware where datatrove is English-only: terminal punctuation includes th
 (。！？ । ...) and the closing quotes of other languages („...“, «...»); in zh/ja/th "words" are the tokenizer's,
 not whitespace-separated chunks (a whole Chinese line is one chunk). Sentences are counted from the tokens the
 page was split into once, with spaCy's Sentencizer rule, not by tokenizing every line again.
+
+Two changes to what counts as a line that ends a sentence (both off with `datatrove_compatible`):
+  - a sentence's final mark may be followed by closing quotes and brackets: `."`, `?)`, `!»`, `。」`, `۔‘` (Urdu
+    closes quotes with U+2018). datatrove's English set accepts a line ending in a straight quote, but not `?)` or
+    `.”`; its terminal set has no closing marks at all.
+  - a line holding several sentences whose last one has no final mark loses that unterminated tail only, not the
+    whole line. C4 drops lines without a final mark to drop menus, headings and bylines, which are one fragment a
+    line; a paragraph of sentences (or a whole article on one line, as text from many extraction benchmarks and
+    sentence corpora comes) is prose, and dropping it for its last fragment dropped pages of good text to zero
+    sentences (c4_sentence_count).
 """
 
 import re
+import unicodedata
 
 import pyarrow as pa
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
@@ -25,6 +36,47 @@ OTHER_END_PUNCTUATION = tuple(sorted(set(END_PUNCTUATION) | TERMINAL_PUNCTUATION
 
 # Scripts that end sentences with a space, not a mark: the terminal-punctuation line rule would remove every line
 NO_SENTENCE_PUNCTUATION = frozenset({"th", "lo"})
+
+# Closing quotes and brackets that may follow a sentence's final mark: Unicode's close punctuation (Pe: ) ] 」 ）),
+# final and initial quotes (Pf, Pi: ” » ’ and “ ‘ «, which German, Urdu and others use as closing quotes), the
+# straight quotes
+_CLOSING_CATEGORIES = frozenset({"Pe", "Pf", "Pi"})
+ENGLISH_TERMINALS = (".", "?", "!")  # C4's own marks (tfds c4_utils `_END_MARKS`, less the quote)
+OTHER_TERMINALS = tuple(sorted(TERMINAL_PUNCTUATION))
+
+
+def without_closing_marks(line: str) -> str:
+    """`line` without the closing quotes and brackets at its end."""
+    end = len(line)
+    while end and (line[end - 1] in "\"'" or unicodedata.category(line[end - 1]) in _CLOSING_CATEGORIES):
+        end -= 1
+    return line[:end]
+
+
+def ends_sentence(line: str, terminals: tuple[str, ...]) -> bool:
+    """The line ends with a sentence's final mark, possibly followed by closing quotes and brackets."""
+    return line.endswith(terminals) or without_closing_marks(line).endswith(terminals)
+
+
+def sentence_end_pattern(terminals: tuple[str, ...]) -> re.Pattern:
+    """A final mark (and its closing marks) followed by whitespace: where a sentence inside a line ends."""
+    marks = "".join(re.escape(t) for t in terminals)
+    return re.compile(rf"[{marks}]+[\"'\)\]\}}\u00bb\u2019\u201d\u201c\u2018\u00ab\u300d\u300f\uff09]*(?=\s)")
+
+
+_SENTENCE_END = {terminals: sentence_end_pattern(terminals) for terminals in (ENGLISH_TERMINALS, OTHER_TERMINALS)}
+
+
+def sentence_part(line: str, terminals: tuple[str, ...]) -> str | None:
+    """What the line-end rule keeps of a line that does not end in C4's marks: all of it when it ends a sentence
+    with closing marks after the final one; the part up to its last complete sentence when only an unterminated
+    (or ellipsis-ended) tail follows it; None when it holds no complete sentence."""
+    if ends_sentence(line, terminals) and not line.endswith(ELLIPSIS):
+        return line
+    last = None
+    for last in _SENTENCE_END[terminals].finditer(line):
+        pass
+    return line[:last.end()] if last else None
 
 RULES = [
     ("c4_lorem_ipsum", "max", "c4_max_lorem_ipsum"),
@@ -40,11 +92,13 @@ COLUMNS: dict[str, pa.DataType] = {
 _SPACES = re.compile(r"\s")
 
 
-def measure(text: str, splitter, tokens, min_words_per_line: int, max_word_length: int) -> tuple[dict, list[str], int]:
+def measure(text: str, splitter, tokens, min_words_per_line: int, max_word_length: int,
+            datatrove_compatible: bool = False) -> tuple[dict, list[str], int]:
     """C4 values of `text`, the lines C4 keeps, and the number of words in them (datatrove's split_into_words of
     the rewritten page; -1 when unknown). `tokens`: the page's spaCy tokens with offsets, or None."""
     lang = splitter.lang
     end_punctuation = END_PUNCTUATION if lang == "en" else OTHER_END_PUNCTUATION
+    terminals = ENGLISH_TERMINALS if lang == "en" else OTHER_TERMINALS
     unspaced = lang in UNSPACED_LANGUAGES
     lorem = curly = sentences = removed = 0
     kept: list[str] = []
@@ -72,8 +126,14 @@ def measure(text: str, splitter, tokens, min_words_per_line: int, max_word_lengt
         if cited != line:  # the tokens of the page no longer match this line
             line, line_tokens = cited, None
         if lang not in NO_SENTENCE_PUNCTUATION and (not line.endswith(end_punctuation) or line.endswith(ELLIPSIS)):
-            removed += 1
-            continue
+            cut = None if datatrove_compatible else sentence_part(line, terminals)
+            if cut is None:
+                removed += 1
+                continue
+            if cut != line:  # an unterminated tail cut off: these words and tokens are the line's no longer
+                line, line_tokens = cut, None
+                if words is not None:
+                    words = splitter.words(line) if unspaced else line.split()
         if words is not None and len(words) < min_words_per_line:
             removed += 1
             continue
@@ -89,7 +149,7 @@ def measure(text: str, splitter, tokens, min_words_per_line: int, max_word_lengt
         if splitter.skip_reason is None:  # else no sentence count (set to None below)
             if line_tokens is None:
                 line_tokens = splitter.split(line).tokens
-            sentences += splitter.line_sentences(line, line_tokens)
+            sentences += splitter.line_sentences(line, line_tokens, glued_marks=not datatrove_compatible)
             if kept_words >= 0 and line_tokens is not None:
                 kept_words += sum(1 for t in line_tokens.texts if t.strip())
             elif line_tokens is None:

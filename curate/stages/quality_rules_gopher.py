@@ -8,9 +8,11 @@ failing rule and keep no value), and each splits the text into words again; the 
 same as datatrove's: tests/stages/test_quality.py checks it on real pages.
 """
 
+import itertools
 import re
-from collections import Counter
+from bisect import bisect_right
 
+import numpy as np
 import pyarrow as pa
 from datatrove.utils.text import PUNCTUATION_SET
 
@@ -51,71 +53,183 @@ _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 _LINE_BREAKS = re.compile("\n+")
 
 
-def find_duplicates(items: list[str]) -> tuple[int, int]:
+# A repeated line or paragraph this short is page structure, not repeated content: an interview's speaker labels
+# ("Anne:" 8 times in a 36-line interview), image captions ("Photo" 21 times), "Bild anzeigen" buttons, "Reklama"
+# markers, separators. On a short page a few of them pushed Gopher's count-based fractions past 0.3 (the real
+# trafilatura-eval interview scored 0.42). They still count for the character fractions (by their few characters)
+# and for FineWeb's short-line rule. 30 characters: FineWeb's short line (Penedo et al. 2024 §3.6).
+STRUCTURE_LINE_CHARS = 30
+
+
+def find_duplicates(items: list[str], min_chars: int = 0) -> tuple[int, int]:
     """(duplicate items, their characters): every occurrence after the first counts, as datatrove's
-    find_duplicates."""
+    find_duplicates; with `min_chars`, only items longer than that count as duplicates."""
     seen: set[str] = set()
     elements = chars = 0
     for item in items:
         if item in seen:
-            elements += 1
+            if len(item) > min_chars:
+                elements += 1
             chars += len(item)
         else:
             seen.add(item)
     return elements, chars
 
 
-def _ngrams(words: list[str], n: int):
-    return zip(*(words[i:] for i in range(n)))
+def word_ids(words: list[str]) -> np.ndarray:
+    """Each word as the index of its first occurrence: equal words, equal ids (int64)."""
+    first: dict[str, int] = {}
+    return np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.int64, count=len(words))
 
 
-def top_ngram_chars(words: list[str], n: int) -> int:
-    """Characters covered by the most frequent n-gram: len(" ".join(ngram)) * count (datatrove's
-    find_top_duplicate). Counter keeps first-seen order among ties, as datatrove's Counter of joined strings."""
-    gram, count = Counter(_ngrams(words, n)).most_common(1)[0]
-    return (sum(map(len, gram)) + n - 1) * count
+def first_occurrences(keys: np.ndarray) -> np.ndarray:
+    """For each element of `keys`, the index of the first element equal to it (a stable sort puts it first among
+    its equals; np.unique's return_index and return_inverse cost twice as much)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.ones(len(keys), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    first = np.empty_like(order)
+    first[order] = order[starts][np.cumsum(starts) - 1]
+    return first
+
+
+def has_repeats(keys: np.ndarray) -> bool:
+    ordered = np.sort(keys)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
+def top_ngram_chars(words: list[str], sizes=TOP_NGRAM_SIZES) -> dict[int, int]:
+    """n -> characters covered by the most frequent n-gram of words: len(" ".join(ngram)) * count (datatrove's
+    find_top_duplicate), where n-grams are tuples of words. Among n-grams as frequent, the first seen counts (as
+    Counter.most_common over datatrove's joined n-grams). Each n-gram is an integer: the first position of the
+    (n-1)-gram it starts with, paired with its last word's id (a C-level sort per size, no tuple per n-gram)."""
+    ids = word_ids(words)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    chars, grams = {}, ids
+    for n in range(2, max(sizes) + 1):
+        if len(words) < n:  # no n-gram at all: datatrove skips the rule
+            chars.update((size, 0) for size in sizes if size >= n)
+            break
+        grams = first_occurrences(grams[:-1] * len(words) + ids[n - 1:])  # the n-gram at each position
+        if n in sizes:
+            counts = np.bincount(grams)  # indexed by first position: the first seen of the most frequent is first
+            top = int(np.argmax(counts))
+            chars[n] = (int(lengths[top:top + n].sum()) + n - 1) * int(counts[top])
+    return chars
 
 
 def dup_ngram_chars(words: list[str]) -> dict[int, int]:
     """n -> characters in repeated n-grams for each n of DUP_NGRAM_SIZES, skipping the n words of a repeat
-    (datatrove's find_all_duplicate, which joins an n-gram's words with no separator: kept, so the values stay
-    equal). Each size's joined n-grams extend the previous size's by one word (one concatenation, not a join)."""
-    first = DUP_NGRAM_SIZES[0]
-    grams = list(map("".join, _ngrams(words, first)))
+    (datatrove's find_all_duplicate, which compares an n-gram's words joined with no separator: kept, so the values
+    stay equal: ("ab", "c") repeats ("a", "bc")).
+
+    The joined n-grams are never built: each is a span of the words' concatenation, and equal spans are found by a
+    polynomial hash of their characters (numpy, one pass per size), each match then checked on the text itself; a
+    hash collision (never seen, but possible) falls back to comparing the joined strings."""
+    joined = "".join(words)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    hashes = _span_hasher(joined)
     chars = {}
     for n in DUP_NGRAM_SIZES:
-        if n > first:
-            grams = list(map(str.__add__, grams, words[n - 1:]))
-        chars[n] = _repeated_chars(grams, n)
+        count = len(words) - n + 1
+        if count <= 0:
+            chars[n] = 0
+            continue
+        starts, ends = offsets[:count], offsets[n:]
+        keys = hashes(starts, ends)
+        if not has_repeats(keys):  # the common case
+            chars[n] = 0
+            continue
+        first = first_occurrences(keys)
+        repeats = np.flatnonzero(first != np.arange(count))
+        origins = first[repeats]
+        spans = zip(starts[repeats].tolist(), ends[repeats].tolist(), starts[origins].tolist(), ends[origins].tolist())
+        if all(joined[a:b] == joined[c:d] for a, b, c, d in spans):
+            first = dict(zip(repeats.tolist(), origins.tolist()))
+            repeats = list(first)
+        else:  # a hash collision: the joined strings decide
+            grams = ["".join(words[i:i + n]) for i in range(count)]
+            first = dict(enumerate(map({}.setdefault, grams, itertools.count())))
+            repeats = [i for i in range(count) if first[i] != i]
+        chars[n] = _repeated_chars(first, repeats, (offsets[n:] - offsets[:-n]).tolist(), n)
     return chars
 
 
-def _repeated_chars(grams: list[str], n: int) -> int:
-    if len(set(grams)) == len(grams):  # no repeat at all, the common case: no Python loop
-        return 0
-    seen: set[str] = set()
-    repeated = idx = 0
-    while idx < len(grams):
-        gram = grams[idx]
-        if gram in seen:
-            repeated += len(gram)
-            idx += n
+_HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: invertible modulo 2**64
+_HASH_BASE_INVERSE = np.uint64(pow(int(_HASH_BASE), -1, 2**64))
+
+
+def _span_hasher(text: str):
+    """hash(start, end) of text[start:end] for arrays of spans, equal for equal strings wherever they stand:
+    sum(c[start + t] * B**-t) modulo 2**64 (prefix sums of c[j] * B**-j, brought back by B**start), mixed with the
+    span's length."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        inverse_powers = np.cumprod(np.full(len(codes) + 1, _HASH_BASE_INVERSE, dtype=np.uint64))
+        inverse_powers = np.concatenate(([np.uint64(1)], inverse_powers[:-1]))
+        powers = np.cumprod(np.full(len(codes) + 1, _HASH_BASE, dtype=np.uint64))
+        powers = np.concatenate(([np.uint64(1)], powers[:-1]))
+        prefix = np.concatenate(([np.uint64(0)], np.cumsum(codes * inverse_powers[:-1], dtype=np.uint64)))
+
+    def hashes(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            spans = (prefix[ends] - prefix[starts]) * powers[starts]
+            return spans ^ ((ends - starts).astype(np.uint64) * _HASH_BASE)
+
+    return hashes
+
+
+def _repeated_chars(first: dict[int, int], repeats: list[int], chars: list[int], n: int) -> int:
+    """datatrove's find_all_duplicate walk over n-grams, given each one's first equal n-gram: an n-gram seen before
+    adds its characters and skips the next n-1, which are then never seen. Only the positions in `repeats` (those
+    with an equal n-gram before them) can be a repeat, so only they are visited here: at one of them, its n-gram was
+    seen when its first occurrence was not skipped, or when another of its copies was visited and not a repeat."""
+    repeated = 0
+    hits: list[int] = []  # the repeats found, in order; each skipped the n-1 positions after it
+    seen_again: set[int] = set()  # first occurrences (skipped) whose n-gram a later visited copy added
+    free = 0  # the next position not skipped
+    for position in repeats:
+        if position < free:
+            continue
+        origin = first[position]
+        last_hit = bisect_right(hits, origin) - 1
+        if last_hit < 0 or origin >= hits[last_hit] + n or origin in seen_again:
+            repeated += chars[position]
+            hits.append(position)
+            free = position + n
         else:
-            seen.add(gram)
-            idx += 1
+            seen_again.add(origin)
     return repeated
 
 
-def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | None) -> dict:
+def alphabetic_words(text: str, words: list[str], unspaced: bool) -> list[str]:
+    """The words Gopher's alphabetic-words rule counts (Rae et al. 2021, App. A.1.1: "80% of words in a document
+    contain at least one alphabetic character"): whitespace-separated words, so "Hello," is one word and contains a
+    letter. datatrove counts its tokenizer's words, where every punctuation mark is a word without a letter, and
+    ordinary prose scored 0.70-0.79. In a script written without spaces a whitespace-separated chunk is a phrase
+    (Thai) or a line (Chinese), and a date or a time between two phrases would be a fifth of the "words": there the
+    tokenizer's words count, punctuation marks left out (in a spaced script they belong to the word before them)."""
+    if not unspaced:
+        return text.split()
+    return [w for w in words if not PUNCTUATION_SET.issuperset(w)]
+
+
+def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | None,
+            alpha_words: list[str] | None = None, datatrove_compatible: bool = False) -> dict:
     """Every Gopher value of `text` (non-empty). Word values are None when `words` is None (no tokenizer);
-    gopher_stop_words is None when the language has no stop-list."""
+    gopher_stop_words is None when the language has no stop-list. `alpha_words`: the words the alphabetic-words
+    ratio counts (None: `words`, as datatrove; see alphabetic_words). `datatrove_compatible`: short repeated lines
+    count as duplicates too (STRUCTURE_LINE_CHARS)."""
     values: dict = {}
     paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-    dup_paragraphs, dup_paragraph_chars = find_duplicates(paragraphs)
+    min_chars = 0 if datatrove_compatible else STRUCTURE_LINE_CHARS
+    dup_paragraphs, dup_paragraph_chars = find_duplicates(paragraphs, min_chars)
     values["gopher_dup_para_frac"] = dup_paragraphs / len(paragraphs)
     values["gopher_dup_para_char_frac"] = dup_paragraph_chars / len(text)
     lines = _LINE_BREAKS.split(text)
-    dup_lines, dup_line_chars = find_duplicates(lines)
+    dup_lines, dup_line_chars = find_duplicates(lines, min_chars)
     values["gopher_dup_line_frac"] = dup_lines / len(lines)
     values["gopher_dup_line_char_frac"] = dup_line_chars / len(text)
 
@@ -128,8 +242,8 @@ def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | Non
             values.setdefault(column, None)
         return values
 
-    for n in TOP_NGRAM_SIZES:  # no n-gram at all: datatrove skips the rule
-        values[f"gopher_top_{n}_gram_char_frac"] = top_ngram_chars(words, n) / len(text) if len(words) >= n else 0.0
+    for n, chars in top_ngram_chars(words).items():
+        values[f"gopher_top_{n}_gram_char_frac"] = chars / len(text)
     for n, chars in dup_ngram_chars(words).items():
         values[f"gopher_dup_{n}_gram_char_frac"] = chars / len(text)
 
@@ -140,8 +254,9 @@ def measure(text: str, words: list[str] | None, stop_words: frozenset[str] | Non
     values["gopher_mean_word_length"] = sum(map(len, non_symbol)) / len(non_symbol) if non_symbol else None
     values["gopher_hash_word_ratio"] = text.count("#") / n_words if n_words else None
     values["gopher_ellipsis_word_ratio"] = (text.count("...") + text.count("…")) / n_words if n_words else None
-    values["gopher_alpha_words_ratio"] = (sum(any(c.isalpha() for c in w) for w in words) / n_words
-                                          if n_words else None)
+    alpha_words = words if alpha_words is None else alpha_words
+    values["gopher_alpha_words_ratio"] = (sum(any(c.isalpha() for c in w) for w in alpha_words) / len(alpha_words)
+                                          if n_words and alpha_words else None)
     # datatrove: len(stop_words & set(words)) — distinct stop words, case-sensitive as in its code
     values["gopher_stop_words"] = len(stop_words.intersection(words)) if stop_words is not None else None
     return values

@@ -22,8 +22,9 @@ from typing import Literal
 import pyarrow as pa
 from datatrove.data import Document
 
-from curate.io.shard_writer import SPLITS  # the writer routes documents to these folders
+from curate.funnel import SPLITS  # the writer routes documents to these folders
 from curate.stages.base import CurateStep, Rejection
+from curate.stages.urls import registered_domain
 
 # Dolma / FineWeb-style releases hold out ~1% each; the issue's defaults
 DEFAULT_FRACTIONS = {"train": 0.98, "val": 0.01, "test": 0.01}
@@ -50,7 +51,6 @@ class Split(CurateStep):
             total += self.fractions[name]
             bounds.append((total, name))
         self.bounds = bounds
-        self._domains = None
 
     def columns(self) -> dict[str, pa.DataType]:
         return {"split": pa.string()}
@@ -58,7 +58,7 @@ class Split(CurateStep):
     def group_key(self, doc: Document) -> tuple[str, str]:
         """(kind of key, key) for a document."""
         if self.group_by == "domain" and doc.metadata.get("url"):
-            domain = self._registered_domain(doc.metadata["url"])
+            domain = registered_domain(doc.metadata["url"])
             if domain:
                 return "domain", domain
         if self.group_by != "id":
@@ -82,15 +82,6 @@ class Split(CurateStep):
         self.stat_update(f"split/{split}")
         self.stat_update(f"group_key/{kind}")
         return doc
-
-    def _registered_domain(self, url: str) -> str | None:
-        if self._domains is None:
-            import tldextract
-
-            # suffix_list_urls=(): the public-suffix snapshot bundled with tldextract, never the network
-            self._domains = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-        parts = self._domains(url)
-        return parts.top_domain_under_public_suffix or parts.domain or None
 
     def summary(self, counters: dict) -> dict:
         return {"fractions": self.fractions, "seed": self.seed, "group_by": self.group_by,

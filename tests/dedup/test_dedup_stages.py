@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from curate.config import ConfigError
 from curate.dedup.shingles import jaccard, shingle_set
 from curate.evaluation.dedup import perturb, split_book
 from pipeline_helpers import REPO, assert_conserved, curate_cli, funnel_counts, read_rows, run_pipeline, shared
@@ -77,6 +78,7 @@ def test_planted_copies_found_above_threshold_and_not_below(tmp_path, planted):
     assert funnel["minhash_dedup"]["rejected"]["near_duplicate"]["docs"] == 6
     summary = result.manifest["stages"]["minhash_dedup"]
     assert summary["catch_probability"] == {"0.7": 0.5645, "0.8": 0.9235, "0.9": 0.9996}
+    assert summary["catch_probability_at_threshold"] == 0.9235 and summary["removed"] == 6
     assert summary["params"]["bands"] == 14 and summary["peak_rss_mb"] > 0
     assert {p["name"] for p in result.manifest["phases"]} >= {"05-minhash_dedup-pairs", "06-minhash_dedup-clusters"}
     assert not (tmp_path / "out" / ".work").exists()  # the work folder goes once the run is complete
@@ -97,10 +99,24 @@ def test_same_output_with_1_and_2_workers_and_on_rerun(tmp_path, planted):
 
 def test_mark_mode_keeps_all_and_cluster_columns_agree(tmp_path, planted):
     folder, copies = planted
-    stages = [{"exact_dedup": {"mode": "mark"}}, {"minhash_dedup": {"mode": "mark"}}]
-    run_pipeline(_config(folder, stages), tmp_path / "out")
+    # a lower threshold than the default bands catch: with bands derived from it (the default 14 x 8 refuse it)
+    stages = [{"exact_dedup": {"mode": "mark"}}, {"minhash_dedup": {"mode": "mark", "threshold": 0.6, "bands": None,
+                                                                    "rows": None}}]
+    result = run_pipeline(_config(folder, stages), tmp_path / "out")
     rows = read_rows(tmp_path / "out", "data")
     assert len(rows) == 60 + len(copies) and not read_rows(tmp_path / "out", "rejected")
+    # nothing was removed, and the counters and summaries say so: the duplicates were marked
+    funnel = {step["step"]: step for step in result.manifest["funnel"]}
+    for name, marked in (("exact_dedup", 3), ("minhash_dedup", 9)):  # exact copies kept: near-duplicates too
+        assert "removed" not in funnel[name]["counters"] and funnel[name]["counters"]["marked_duplicates"] == marked
+        summary = result.manifest["stages"][name]
+        assert summary["removed"] == 0 and summary["marked_duplicates"] == marked and summary["mode"] == "mark"
+    summary = result.manifest["stages"]["minhash_dedup"]
+    assert summary["params"]["bands"] == 16 and summary["catch_probability_at_threshold"] == 0.3651
+    assert summary["catch_probability"]["0.6"] == 0.3651
+    with pytest.raises(ConfigError, match=r"threshold 0.5 is far below what 14 bands x 8 rows catch: they find a "
+                                          r"pair at Jaccard 0.5 with probability 0.053 \(half the pairs at 0.68\)"):
+        run_pipeline(_config(folder, [{"minhash_dedup": {"threshold": 0.5}}]), tmp_path / "refused")
     clusters = {}
     for row in rows:
         if row["dup_cluster_id"] is not None:

@@ -167,3 +167,14 @@ def test_exact_hash_normalisation_options():
         text_hash("x", bits=32)
     assert url_hash("https://Example.com/a/") == url_hash("http://example.com/a")
     assert url_hash("https://example.com/A") != url_hash("https://example.com/a")
+
+
+def test_sorted_distinct_equals_numpy_unique():
+    from curate.dedup.shingles import shingle_hashes, sorted_distinct
+
+    rng = np.random.default_rng(3)
+    for values in (np.empty(0, dtype=np.uint64), np.array([7], dtype=np.uint64),
+                   rng.integers(0, 2**63, 5000, dtype=np.uint64), rng.integers(0, 50, 5000).astype(np.uint64),
+                   shingle_hashes(shared("text", "tinyshakespeare", "input.txt").read_text()[:200_000], 5)):
+        assert np.array_equal(sorted_distinct(values), np.unique(values))
+        assert sorted_distinct(values).dtype == values.dtype

@@ -7,9 +7,8 @@ import pyarrow.parquet as pq
 from datatrove.data import Document
 from datatrove.utils.stats import Stats
 
+from curate.funnel import DOCS_CREATED, DOCS_IN, DOCS_OUT, REASON, REJECTED_BY, REJECTED_DOCS, is_rejected
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
-from curate.stages.base import (DOCS_CREATED, DOCS_IN, DOCS_OUT, REASON, REJECTED_BY, REJECTED_DOCS,
-                                is_rejected)
 
 
 def fresh_stats(step) -> None:

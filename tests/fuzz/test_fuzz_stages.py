@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from adversarial import LANGUAGES, broken_html, fuzz_settings, mixed_encoding_bytes, real_sentences, texts
 from checks import assert_funnel, assert_rejections_named, assert_storable, fresh_stats
-from curate.io.spill import SpillReader, SpillWriter
+from curate.io.spill import SpillReader, SpillTexts, SpillWriter
 from curate.stages import resolve_step_class
 from curate.stages.base import GlobalStage, ObserveStep, is_rejected
 
@@ -88,6 +88,7 @@ def run_stage(step, docs: list[Document], work: Path) -> list[Document]:
     if not isinstance(step, GlobalStage):
         return list(step.run(iter(docs), rank=0, world_size=1))
     step.work_dir, step.spill_dir = str(work / "stage"), str(work / "spill")
+    step.spill_texts = SpillTexts(step.spill_dir)
     columns = {**step.columns(), "split": pa.string()}
     observed = ObserveStep(step).run(iter(docs), rank=0, world_size=1)
     list(SpillWriter(step.spill_dir, columns).run(observed, rank=0, world_size=1))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
-from trainer_testdata import ALICE, paragraphs, read_text, tiny_overrides, write_shards
+from trainer_testdata import ALICE, DEVICE, paragraphs, read_text, tiny_overrides, write_shards
 
 from model.cli import evaluate_command, finetune_command, sample_command, train_command
 from model.config import load_config
@@ -152,3 +152,31 @@ def test_always_save_checkpoint_false_keeps_the_best_model(tmp_path, shakespeare
     every = train(load_config(None, tiny_overrides(tmp_path / "every", **settings)), out)
     assert every["val_curve"] == best_only["val_curve"]  # the same run; only what is written differs
     assert load_train_state(tmp_path / "every")["step"] == 60
+
+
+def test_train_without_config_suits_the_device_and_writes_under_the_output(tmp_path, shakespeare_text):
+    """`curate train OUT` with no --config: the preset for this machine's device (a GPU-sized model took 27 s a step
+    on a CPU), the checkpoint under OUT/runs/<preset>, the final evaluation's time reported beside the budget."""
+    import time
+
+    from model.config import PRESETS, load_config, preset_path
+
+    out = tmp_path / "out"
+    write_shards(out / "data", paragraphs(shakespeare_text)[:400], prefix="s")
+    started = time.perf_counter()
+    result = CliRunner().invoke(train_command, [str(out), "max_seconds=2", "progress=false", f"device={DEVICE}",
+                                                "--json"])
+    wall = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    preset = "gpu" if DEVICE.startswith("cuda") else "cpu"
+    assert f"preset: {preset}" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["out_dir"] == str(out / "runs" / preset) and (out / "runs" / preset / "model.safetensors").exists()
+    config = json.loads((out / "runs" / preset / "config.json").read_text())
+    assert config["model"] == {**config["model"], **load_config(PRESETS / f"{preset}.yaml").to_dict()["model"],
+                               "vocab_size": config["model"]["vocab_size"]}
+    assert summary["elapsed_s"] < 30 and 0 <= summary["eval_seconds"] < wall  # loaded 2-core machine: seconds
+    # presets are named by purpose; the old names still work
+    assert preset_path("model/configs/shakespeare_char_cpu_95s.yaml") == preset_path("cpu") == PRESETS / "cpu.yaml"
+    bad = CliRunner().invoke(train_command, [str(out), "--config", "no_such_preset"])
+    assert bad.exit_code == 2 and "cpu, cpu_nanogpt, gpu, gpu_nanogpt" in bad.output

@@ -43,9 +43,10 @@ def write_shards(folder: Path, docs: list[str], n_shards: int = 3, prefix: str =
 
 
 def tiny_overrides(out_dir: Path, **extra) -> list[str]:
-    """A network and schedule small enough for a few seconds of CPU."""
+    """A network and schedule small enough for a few seconds of CPU (a step-count schedule and learned positions,
+    whatever the preset `curate train` picks without --config)."""
     settings = {
-        "n_layer": 2, "n_head": 2, "n_embd": 48, "block_size": 32, "batch_size": 8,
+        "n_layer": 2, "n_head": 2, "n_embd": 48, "block_size": 32, "batch_size": 8, "rope": False, "max_seconds": 0,
         "max_iters": 30, "warmup_iters": 5, "eval_interval": 10, "eval_iters": 4, "log_interval": 5,
         "progress": False, "final_eval": False, "device": DEVICE, "out_dir": str(out_dir),
     }  # fmt: skip

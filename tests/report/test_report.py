@@ -189,3 +189,42 @@ def test_report_in_a_headless_browser(web, tmp_path):
     assert shot.width == 1280 and shot.height > 2000
     shutil.copy(path, SCREENSHOT_DIR / "report.html")
     (SCREENSHOT_DIR / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def test_run_section_phases_and_stage_summaries(web):
+    """The phases table shows the manifest's wall and task seconds; exact_dedup's summary has no MinHash field."""
+    out, manifest, path = web
+    tree = lxml_html.fromstring(path.read_text())
+    [phases] = tree.xpath("//h3[text()='phases']/following-sibling::table[1]")
+    rows = [[cell.text_content() for cell in row.findall("td")] for row in phases.find("tbody").findall("tr")]
+    assert [r[0] for r in rows] == [p["name"] for p in manifest["phases"]]
+    assert [float(r[2].replace(",", "")) for r in rows] == pytest.approx([p["wall_seconds"] for p in manifest["phases"]],
+                                                                         abs=0.01)
+    assert all(r[3] for r in rows)  # the summed task seconds
+    [exact] = tree.xpath("//h3[text()='exact_dedup']/following-sibling::table[1]")
+    keys = {row.findall("td")[0].text_content() for row in exact.find("tbody").findall("tr")}
+    assert "removed" in keys and not {k for k in keys if k.startswith(("catch_probability", "verified", "signature"))}
+    # integer signals: whole-number ticks; one legend above the panels, none inside one
+    from curate.report import plots
+
+    signal = next(s for s in gather(out).signals if s.column == "dup_cluster_size")
+    figure = plots.signal_figure([signal])
+    ticks = [t for t in figure.axes[0].get_xticks() if figure.axes[0].get_xlim()[0] <= t <= figure.axes[0].get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert figure.legends and figure.axes[0].get_legend() is None
+
+
+def test_inputs_without_urls_count_by_source_and_every_input_is_listed(tmp_path):
+    """A folder of 55 text files: the domain chart counts source files (not "(no URL)"), and the inputs table says
+    how many files it leaves out."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    book = (REPO / "examples" / "text" / "alice-in-wonderland.txt").read_text()
+    for i in range(55):
+        (docs / f"part-{i:02d}.txt").write_text(book[i * 1500:(i + 1) * 1500])
+    run_pipeline({"input": {"paths": [str(docs)], "format": "text"}}, tmp_path / "out")
+    data = gather(tmp_path / "out")
+    assert data.domains_label == "source" and "(no URL)" not in data.domains_after
+    assert data.domains_after["part-00.txt"] == 1 and sum(data.domains_after.values()) == 55
+    page = build_report(tmp_path / "out").read_text()
+    assert "inputs (55 files)" in page and "… 5 more (manifest.json, `inputs`)" in page

@@ -93,16 +93,18 @@ def test_junk_text_and_empty_pages_in_jsonl(tmp_path):
     assert rows["good"].get("reason") is None
 
 
-def test_timeout_rejects_the_page_and_the_worker_restarts(tmp_path):
-    """A page slower than the limit is rejected `extract_timeout`; the pages after it are still extracted."""
+def test_timeout_rejects_the_page_and_the_pages_after_it_are_extracted(tmp_path):
+    """A page slower than the limit is stopped at the limit and rejected `extract_timeout`; the pages after it are
+    still extracted, in the same process."""
     paragraph = b"<div><p>" + b"Words in a paragraph of a slow page, with <b>markup</b> and <a href='#'>links</a>. " * 8 + b"</p></div>\n"
     slow = b"<html><body>" + paragraph * (4_000_000 // len(paragraph)) + b"</body></html>"  # ~4 MB: seconds of work
     pages = {"a_slow.html": slow, "b_after.html": _page(GOOD_PAGES[3]), "c_after.html": _page(GOOD_PAGES[4])}
-    rows, result, seconds = _run(tmp_path, _pack(pages, tmp_path), timeout=1.0)
-    assert rows["a_slow.html"]["reason"] == "extract_timeout" and rows["a_slow.html"]["reason_value"] == 1.0
+    # 3 s: the slow page takes 12 s here, a normal one 0.1-0.5 s even on a loaded 2-core machine
+    rows, result, seconds = _run(tmp_path, _pack(pages, tmp_path), timeout=3.0)
+    assert rows["a_slow.html"]["reason"] == "extract_timeout" and rows["a_slow.html"]["reason_value"] == 3.0
     assert rows["b_after.html"].get("reason") is None and rows["c_after.html"].get("reason") is None
     extract = next(step for step in result.manifest["funnel"] if step["step"] == "extract")
-    assert extract["counters"]["worker_restarts"] == 1
+    assert extract["counters"]["timeouts"] == 1
     assert seconds < 60
 
 
@@ -183,3 +185,32 @@ def test_packing_the_same_pages_twice_gives_the_same_files_and_ids(tmp_path):
     assert result.manifest["conservation"]["ok"] and len(rows) == 12
     assert sorted(r["id"] for r in rows) == sorted(record_id(p.relative_to(root).as_posix()) for p in pages)
     assert len({r["id"] for r in rows}) == 12
+
+
+# Wayback Machine captures (warc/chatnoir-copycat): the archive's toolbar, inserted into every page between two
+# comments, holds its own text (capture calendar, "N captures", the crawl's description). trafilatura took all or
+# part of it as the main text of 13 of the 91 non-Wikipedia captures; without it, the page's own text comes out.
+WAYBACK = ("warc", "chatnoir-copycat", "case-studies", "relevance-label-transfer", "src", "test", "resources",
+           "sample-input", "snapshot-wayback-topic-02.warc.gz")
+WAYBACK_PAGES = {"evansvilleastro.org/eventphotos.htm": "Hale-Bopp",  # a page's own text, expected in its extract
+                 "frenchlickspringsvillas.com/ammenities.htm": "INDOOR POOL",
+                 "it.montecarloresort.com:80/Creer-votre-compte.html": "Monte Carlo"}
+WAYBACK_TEXT = ("Internet Archive", "Wayback Machine", "captures", "seedlist")
+
+
+def test_wayback_toolbar_is_not_main_text():
+    from curate.io.input_files import resolve_inputs
+    from curate.io.warc_reader import WarcReader
+    from curate.stages.extract import Extract
+
+    extract = Extract(mode="balanced")
+    texts = {}
+    for doc in WarcReader(resolve_inputs([str(shared(*WAYBACK))])[0]).run():
+        page = next((p for p in WAYBACK_PAGES if doc.metadata.get("url", "").endswith(p)), None)
+        if page is not None:
+            assert "<!-- BEGIN WAYBACK TOOLBAR INSERT -->" in doc.text
+            texts[page] = extract.extract_text(doc.text)
+    assert sorted(texts) == sorted(WAYBACK_PAGES)
+    for page, own_text in WAYBACK_PAGES.items():
+        assert own_text in texts[page]
+        assert not [s for s in WAYBACK_TEXT if s in texts[page]], (page, texts[page][:300])

@@ -276,3 +276,21 @@ def test_pipeline_columns_funnel_counters_and_span_log(tmp_path):
     assert {mail[r["start"]:r["end"]] for r in logged if r["id"] == "mail"} == {"jane.doe@gmail.com",
                                                                                  "+44 20 7946 0958"}
     assert not list((tmp_path / "out").rglob("*.jsonl"))  # the log is beside the shards, never among them
+
+
+def test_eval_says_which_types_have_no_labelled_spans_and_what_is_left_uncovered(tmp_path):
+    from click.testing import CliRunner
+
+    from curate.evaluation.pii import command
+
+    data = shared("pii", "presidio", "generated_large.json")
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(command, ["--data", str(data), "--limit", "200", "--no-default", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines() if line.split()}
+    assert "no labelled spans" in rows["CRYPTO"] and "no labelled spans" in rows["MAC_ADDRESS"]  # left out before
+    figures = json.loads(report.read_text())
+    uncovered = figures["uncovered_labelled_spans"]
+    samples = json.loads(data.read_text())[:200]
+    assert uncovered["PERSON"] == sum(s["entity_type"] == "PERSON" for x in samples for s in x["spans"]) > 0
+    assert "EMAIL_ADDRESS" not in uncovered and "labelled spans of types the stage does not look for" in result.output

@@ -44,7 +44,7 @@ CASES = [
      10, 11),
     ("gopher_bullet_lines_ratio", lambda b: "\n".join(("- " if i < b else "") + f"Line {i} of the list with the item."
                                                       for i in range(10)) + "\n" + words_page(60), 9, 10),
-    ("gopher_dup_line_frac", lambda d: varied_text(20) + "\n" + "\n".join(["Same line here with the words."] * d),
+    ("gopher_dup_line_frac", lambda d: varied_text(20) + "\n" + "\n".join(["The same line is here again, with its words."] * d),
      10, 11),  # (d - 1) / (20 + d): 0.30 at d = 10 passes (the rule is "> 0.3"), 0.32 fails
 ]
 
@@ -167,7 +167,8 @@ def test_decisions_equal_datatrove_on_real_english_pages():
     pages = english_pages()
     assert len(pages) >= 20
     # datatrove's code defaults where they differ from the papers, to compare like with like
-    ours = QualityRules(c4_min_sentences=5, c4_min_words_per_line=3, fineweb_max_char_dup_ratio=0.01)
+    ours = QualityRules(c4_min_sentences=5, c4_min_words_per_line=3, fineweb_max_char_dup_ratio=0.01,
+                        datatrove_compatible=True)
     kept = 0
     for name, text in pages:
         dt_keep, dt_text = datatrove_chain_keeps(text)
@@ -192,6 +193,24 @@ def test_ngram_values_equal_datatrove_functions():
         for n in range(5, 11):
             assert meta[f"gopher_dup_{n}_gram_char_frac"] == find_all_duplicate(words, n) / len(text)
 
+
+
+def test_ngram_values_equal_datatrove_functions_on_repetitive_word_sequences():
+    """Word sequences from a few words that glue into each other ("ab" + "c" joins as "a" + "bc"), where every
+    n-gram repeats and the skip-ahead walk of find_all_duplicate decides: our vectorised values must not drift."""
+    import random
+
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_top_duplicate, get_n_grams
+
+    from curate.stages.quality_rules_gopher import dup_ngram_chars, top_ngram_chars
+
+    rng = random.Random(7)
+    vocab = ["a", "b", "ab", "c", "bc", "abc", "the", "cat"]
+    for _ in range(300):
+        words = [rng.choice(vocab[:rng.randint(2, len(vocab))]) for _ in range(rng.randint(1, 80))]
+        assert top_ngram_chars(words) == {n: find_top_duplicate(get_n_grams(words, n)) if len(words) >= n else 0
+                                          for n in (2, 3, 4)}, words
+        assert dup_ngram_chars(words) == {n: find_all_duplicate(words, n) for n in range(5, 11)}, words
 
 def test_pipeline_writes_the_columns(tmp_path):
     pages = english_pages()[:12]

@@ -1,6 +1,7 @@
 """Bytes to text: the declared charset, then UTF-8, then detection; and a sniff for binary payloads.
 
-Shared by the WARC reader and the folder readers, so every input gets the same rules.
+Shared by the WARC reader, the folder readers and the extract stage (bytes from a datatrove reader), so every
+input gets the same rules. A leaf module: it imports nothing of curate.
 """
 
 import codecs
@@ -24,6 +25,18 @@ def looks_binary(data: bytes) -> bool:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return False
     return head.startswith(_BINARY_MAGIC) or b"\x00" in head
+
+
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r\f")
+
+
+def looks_binary_lines(head: bytes) -> bool:
+    """For a file of text lines (JSON lines): known binary magic, or control bytes (NUL, ...) in more than 1% of the
+    head. Random bytes have about 11%; a text file with a stray NUL is not binary: that one line is invalid, and
+    the others are still records."""
+    if head.startswith(_BINARY_MAGIC):
+        return True
+    return sum(head.count(bytes([b])) for b in _CONTROL_BYTES) > 0.01 * len(head)
 
 
 def _normal(charset: str | None) -> str | None:
@@ -92,3 +105,18 @@ def decode_bytes(data: bytes, declared: str | None = None, html: bool = False) -
     raise UndecodableError(
         f"bytes do not decode as {', '.join(sorted(tried))}" + (f" or detected {charset}" if charset else "")
     )
+
+
+def decode_utf8(data: bytes) -> tuple[str, str, int]:
+    """Bytes that should be UTF-8 (a JSON line: RFC 8259 §8.1): (text, charset, bytes replaced). A few stray bytes
+    (at most MAX_REPLACED_SHARE of the characters) are replaced and counted, so one bad byte does not cost the
+    record, and detection never turns the valid rest into mojibake; more than that is a legacy charset, left to
+    `decode_bytes` (which raises UndecodableError when nothing fits)."""
+    try:
+        return data.decode("utf-8"), "utf-8", 0
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "replace")
+    replaced = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))
+    if replaced <= max(1, MAX_REPLACED_SHARE * len(text)):
+        return text, "utf-8", replaced
+    return decode_bytes(data)
