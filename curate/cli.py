@@ -444,23 +444,35 @@ def report(output, html_path, ablation, filters_file):
 @click.option("--budget-tokens", type=click.IntRange(min=1), required=True,
               help="Training tokens per run, the same for every variant.")
 @click.option("--config", "train_config", type=click.Path(dir_okay=False),
-              help="Trainer preset: a YAML file or a name in model/configs/ [cpu].")
+              help="Trainer preset: a YAML file or a name in model/configs/ [ablation_cpu: byte tokenizer].")
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
-              help="Clean reference text to evaluate on too: a .txt file, a folder of them, or a curate output "
-                   "(repeatable). It must not be in the pipeline's input.")
-@click.option("--seeds", default=2, show_default=True, type=click.IntRange(min=1), help="Training runs per variant.")
+              help="Clean text to evaluate on too (repeatable): a .txt file, a folder of them, a curate output, or a "
+                   "JSONL file of {\"text\", \"lang\"} lines (scored per language, summarised by the raw training "
+                   "mix). It must not be in the pipeline's input.")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Training runs per main variant (visible_text, raw, full); each seed draws its own training sample.")
 @click.option("--leave-one-out", is_flag=True, help="Also run the full pipeline without each stage in turn.")
+@click.option("--loo-seeds", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Training runs per leave-one-out variant (and full at the leave-one-out budget).")
+@click.option("--loo-budget-tokens", type=click.IntRange(min=1),
+              help="Training tokens per leave-one-out run [--budget-tokens].")
+@click.option("--no-visible-text", "visible_text", is_flag=True, flag_value=False, default=True,
+              help="Skip the visible_text variant (all visible text of each page, no main-text extraction).")
+@click.option("--min-language-share", default=0.01, show_default=True, type=click.FloatRange(0, 1),
+              help="Score a labelled reference's language only if it is at least this share of raw's training bytes.")
 @click.option("--out", "out_dir", default=None, help="Ablation folder [out/ablate/<pipeline name>].")
 @click.option("--workers", type=click.IntRange(min=1), help="Pipeline tasks run at once.")
-@click.option("--force", is_flag=True, help="Re-run the pipelines instead of reusing finished variant runs.")
+@click.option("--force", is_flag=True, help="Re-run the pipelines and the training runs instead of reusing finished ones.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a pipeline config key, as in `curate run` (stages.8.split.fractions=...).")
 @click.option("--json", "as_json", is_flag=True, help="Print ablation.json.")
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_one_out, out_dir, workers, force,
-           sets, as_json, overrides):
-    """Run PIPELINE_FILE raw (only extraction, chunk, split) and in full, train the same GPT with the same seeds and token budget
-    on each training split, and compare bits per byte on the curated test split and the references.
+def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_one_out, loo_seeds, loo_budget_tokens,
+           visible_text, min_language_share, out_dir, workers, force, sets, as_json, overrides):
+    """Run PIPELINE_FILE keeping all visible text of each page (visible_text), with only extraction, chunk and split
+    (raw), and in full; train the same GPT with the same seeds and token budget on each training split; compare bits
+    per byte on the curated test split and the references: each variant against raw, paired by seed, with 95%
+    intervals.
 
     KEY=VALUE overrides the trainer preset (n_layer=2 learning_rate=3e-3 ...), --set the pipeline. Writes
     ablation.json and report.html."""
@@ -477,7 +489,9 @@ def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_
 
     try:
         result = run_ablation(pipeline_file, budget_tokens, out_dir, train_config, list(overrides), list(references),
-                              seeds, leave_one_out, workers, force, log=log, pipeline_overrides=_overrides(sets))
+                              seeds, leave_one_out, workers, force, log=log, pipeline_overrides=_overrides(sets),
+                              loo_seeds=loo_seeds, loo_budget_tokens=loo_budget_tokens, visible_text=visible_text,
+                              min_language_share=min_language_share)
     except (ConfigError, ValueError, FileNotFoundError) as error:
         raise ConfigExit(str(error)) from None
     except Exception as error:  # a pipeline task or a training run failed
@@ -486,7 +500,7 @@ def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    out.print("bits per byte, lower is better; mean ± half the spread over seeds; vs raw: change in the mean")
+    out.print("bits per byte, lower is better; mean over seeds; differences paired by seed with 95% intervals")
     click.echo(ablation_markdown(result))
     for line in result["verdict"]:
         out.print(line, highlight=False)

@@ -20,7 +20,7 @@ from model.gpt import GPTConfig
 class TrainConfig:
     model: GPTConfig = field(default_factory=GPTConfig)
     # data
-    tokenizer: str = "char"  # "char" or "bpe"
+    tokenizer: str = "char"  # "char", "bpe" or "byte" (model/tokenizer.py)
     bpe_vocab_size: int = 4096
     val_fraction: float = 0.05  # used only when OUT has no train/val/test folders
     test_fraction: float = 0.05

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -110,21 +111,43 @@ def evaluate_tokens(
     autocast=contextlib.nullcontext,
 ) -> dict:
     """Every token of the split, in non-overlapping windows of the model's context length."""
-    block_size = model.config.block_size
     tally = _Tally(token_bytes, with_kl)
-    windows = sequential_windows(tokens, block_size)
     with _eval_mode(model):
-        while batch := [w for _, w in zip(range(batch_size), windows)]:
-            # the last window may be shorter: evaluate it on its own
-            full = [w for w in batch if len(w[0]) == block_size]
-            groups = [full] + [[w] for w in batch if len(w[0]) != block_size]
-            for group in filter(None, groups):
-                x = torch.from_numpy(np.stack([w[0] for w in group])).to(device)
-                y = torch.from_numpy(np.stack([w[1] for w in group])).to(device)
-                with autocast():
-                    logits, _ = model(x)
-                tally.add(logits, y)
+        for x, y in _window_batches(tokens, model.config.block_size, batch_size, device):
+            with autocast():
+                logits, _ = model(x)
+            tally.add(logits, y)
     return tally.result()
+
+
+def _window_batches(tokens: np.ndarray, block_size: int, batch_size: int, device) -> Iterator[tuple]:
+    """(x, y) tensors of up to batch_size non-overlapping windows covering every token once, in order; the last
+    window may be shorter and comes in a batch of its own."""
+    windows = sequential_windows(tokens, block_size)
+    while batch := [w for _, w in zip(range(batch_size), windows)]:
+        full = [w for w in batch if len(w[0]) == block_size]
+        for group in filter(None, [full] + [[w] for w in batch if len(w[0]) != block_size]):
+            x = torch.from_numpy(np.stack([w[0] for w in group])).to(device)
+            yield x, torch.from_numpy(np.stack([w[1] for w in group])).to(device)
+
+
+def token_losses(
+    model: torch.nn.Module,
+    tokens: np.ndarray,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    autocast=contextlib.nullcontext,
+) -> np.ndarray:
+    """The loss in nats of every predicted token (tokens[1:]), in the windows `evaluate_tokens` uses, so the sum
+    is its total loss: what per-document scores (`curate ablate`'s resampling of evaluation documents) add up."""
+    losses = []
+    with _eval_mode(model):
+        for x, y in _window_batches(tokens, model.config.block_size, batch_size, device):
+            with autocast():
+                logits, _ = model(x)
+            nats = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none")
+            losses.append(nats.double().cpu().numpy())
+    return np.concatenate(losses) if losses else np.zeros(0)
 
 
 def evaluate_checkpoint(

@@ -1,13 +1,19 @@
 """Tokenizers: `char` (one token per character) and `bpe` (byte-level BPE), both trained on the
-training split and both stored as a Hugging Face `tokenizers` JSON file next to the checkpoint.
+training split, and `byte` (one token per UTF-8 byte, nothing trained); all three are stored as a
+Hugging Face `tokenizers` JSON file next to the checkpoint.
 
-Using one library for both keeps save/load, fast batch encoding and the Hugging Face export
-identical for the two kinds. Two special tokens are always present:
+Using one library for all keeps save/load, fast batch encoding and the Hugging Face export
+identical for the kinds. Special tokens:
   <|endoftext|>  separates documents in the token stream (GPT-2's name for it);
   <|unk|>        (char only) stands for a character never seen in training, so evaluating on
-                 new text never crashes. Byte-level BPE needs no unknown token: any byte is in
-                 its base alphabet.
+                 new text never crashes. Byte-level BPE and `byte` need no unknown token: any
+                 byte is in their base alphabet.
 Literal "<|endoftext|>" inside a document is encoded as plain text, not as the separator.
+
+`byte` is the vocabulary to compare models trained on different data (`curate ablate`): the same
+257 tokens whatever the training text, so no model is scored through unknown characters or a
+vocabulary fitted to its own data, and every token is exactly one byte, so bits per byte is the
+loss in bits divided by the token count. Token id = byte value; the separator is id 256.
 """
 
 from __future__ import annotations
@@ -20,7 +26,23 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 EOT = "<|endoftext|>"
 UNK = "<|unk|>"
-KINDS = ("char", "bpe")
+KINDS = ("char", "bpe", "byte")
+BYTE_VALUES = 256  # `byte`: ids 0-255 are the byte values, BYTE_VALUES is the separator
+
+
+def gpt2_byte_symbols() -> list[str]:
+    """The printable character GPT-2's byte-level alphabet spells each byte value with (openai/gpt-2
+    encoder.py `bytes_to_unicode`; the alphabet `pre_tokenizers.ByteLevel` uses): printable Latin-1
+    bytes stand for themselves, the others are shifted to 256 and above."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    symbols, shifted = {}, 0
+    for value in range(BYTE_VALUES):
+        if value in printable:
+            symbols[value] = chr(value)
+        else:
+            symbols[value] = chr(BYTE_VALUES + shifted)
+            shifted += 1
+    return [symbols[value] for value in range(BYTE_VALUES)]
 
 
 class TextTokenizer:
@@ -53,6 +75,13 @@ class TextTokenizer:
             tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # every character
             tok.decoder = decoders.Fuse()  # join without spaces
             tok.add_special_tokens([EOT, UNK])
+        elif kind == "byte":  # nothing to learn: `texts` is not read
+            vocab = {symbol: value for value, symbol in enumerate(gpt2_byte_symbols())}
+            tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))  # BPE without merges: one token per byte
+            # no regex split: the whole text is one piece, read byte by byte
+            tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+            tok.decoder = decoders.ByteLevel()
+            tok.add_special_tokens([EOT])
         elif kind == "bpe":
             tok = Tokenizer(models.BPE())
             tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -70,9 +99,13 @@ class TextTokenizer:
 
     # --- use ------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
+        if self.kind == "byte":  # the same ids the tokenizer gives (a test checks), without its per-byte strings
+            return list(text.encode("utf-8"))
         return self.tokenizer.encode(text, add_special_tokens=False).ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        if self.kind == "byte":
+            return [list(text.encode("utf-8")) for text in texts]
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -96,8 +129,8 @@ class TextTokenizer:
         (the separator stands for a document boundary, the unknown token for one character)."""
         lengths = [1] * self.vocab_size
         for token, i in self.tokenizer.get_vocab(with_added_tokens=False).items():
-            # byte-level BPE spells each byte as one printable character
-            lengths[i] = len(token) if self.kind == "bpe" else len(token.encode("utf-8"))
+            # byte-level BPE and `byte` spell each byte as one printable character
+            lengths[i] = len(token) if self.kind in ("bpe", "byte") else len(token.encode("utf-8"))
         return lengths
 
     # --- persistence ----------------------------------------------------------------------

@@ -183,3 +183,34 @@ def curves(series: list[dict], title: str) -> bytes:
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return to_png(fig)
+
+
+def intervals(rows: list[dict], targets: list[str]) -> bytes:
+    """A forest plot per target: each row's mean difference with its 95% interval ({label, targets: {target:
+    {mean, low, high}}}), and the line at 0. Left of it: the step helps."""
+    columns = min(len(targets), PANEL_COLUMNS) or 1
+    lines = math.ceil(len(targets) / columns) or 1
+    fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns + 2.5, (0.35 * max(len(rows), 2) + 1) * lines),
+                             squeeze=False, sharey=True)
+    for ax in axes.flat[len(targets):]:
+        ax.axis("off")
+    labels = [r["label"] for r in rows][::-1]
+    for ax, target in zip(axes.flat, targets):
+        for y, row in enumerate(rows[::-1]):
+            d = row["targets"].get(target)
+            if not d:
+                continue
+            if d.get("low") is None:
+                ax.plot(d["mean"], y, "o", color=OTHER)
+                continue
+            color = KEPT if d["high"] < 0 else REJECTED if d["low"] > 0 else OTHER
+            ax.errorbar(d["mean"], y, xerr=[[d["mean"] - d["low"]], [d["high"] - d["mean"]]], fmt="o", color=color,
+                        capsize=3)
+        ax.axvline(0, color="#333", linewidth=0.8)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.set_title(target, fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(alpha=0.3, axis="x")
+    fig.supxlabel("bits per byte with the step − without it (95% interval); below 0: the step helps", fontsize=9)
+    fig.tight_layout()
+    return to_png(fig)

@@ -21,11 +21,14 @@ from curate.stages.base import CurateStep, Rejection
 from curate.stages.time_limit import TimeLimitExceeded, time_limit
 
 # mode -> trafilatura options. trafilatura's own three presets (docs: "Optimizing for precision or recall",
-# settings.Extractor(precision=..., recall=...)); "balanced" is trafilatura's default.
+# settings.Extractor(precision=..., recall=...)); "balanced" is trafilatura's default. "visible" is no main-text
+# extraction at all: every visible text of the page (trafilatura's html2txt, the fallback's extractor), as Common
+# Crawl's WET files give it; `curate ablate` trains on it to measure what main-text extraction is worth.
 MODES = {
     "precision": {"favor_precision": True},
     "balanced": {},
     "recall": {"favor_recall": True},
+    "visible": {},
 }
 
 # Share of control characters (other than tab/newline/CR/form feed) and U+FFFD in a page's first 64 KiB above which
@@ -119,9 +122,13 @@ class PageExtractor:
         if tree is None:
             return {"rejection": ("no_main_text", 0.0, "not parseable as HTML")}
         title, page_date = self.metadata(tree, url)
-        text = self.main_text(tree)  # None when trafilatura finds nothing (it catches its own TypeError/ValueError)
-        method = "trafilatura"
-        if not (text and text.strip()) and self.fallback:
+        if self.mode == "visible":
+            from trafilatura import html2txt
+
+            text, method = html2txt(tree), "html2txt"
+        else:  # None when trafilatura finds nothing (it catches its own TypeError/ValueError)
+            text, method = self.main_text(tree), "trafilatura"
+        if not (text and text.strip()) and self.fallback and method != "html2txt":
             # trafilatura already tried its own `baseline` (core.py: when the main text is under MIN_EXTRACTED_SIZE)
             # before returning nothing, so repeating it would find nothing either. html2txt is the page's whole visible
             # text after trafilatura's basic cleaning: whole-text extractors have recall 0.98-0.99 in trafilatura's
@@ -164,7 +171,8 @@ class Extract(CurateStep):
     """HTML to main text (trafilatura), with `title`, `page_date`, `extract_method` and `html_chars` columns.
 
     Args:
-        mode: "precision", "balanced" (trafilatura's default) or "recall".
+        mode: "precision", "balanced" (trafilatura's default) or "recall"; "visible": all visible text, no
+            main-text extraction (trafilatura's html2txt, as Common Crawl's WET files).
         timeout: seconds one page may take in the worker process before it is killed (then `extract_timeout`).
         max_html_chars: larger pages are rejected `html_too_large` before any parsing.
         fallback: run html2txt when trafilatura returns nothing (else such pages are `no_main_text` at once).

@@ -149,6 +149,44 @@ def test_eval_extraction_on_a_subset(tmp_path):
     assert ours["f1"] >= plain["f1"] - 0.005
 
 
+def test_visible_mode_keeps_all_visible_text_of_real_pages(tmp_path):
+    """mode `visible` (Common Crawl WET's view, `curate ablate`'s visible_text variant): the boilerplate that main-text
+    extraction drops is there, the main text too, and the pipeline records the method."""
+    from curate.stages.extract import Extract
+
+    evaldata = _evaldata()
+    pages = {name: _page(name) for name in GOOD_PAGES}
+    rows, _, _ = _run(tmp_path, _pack(pages, tmp_path), mode="visible")
+    balanced = Extract(mode="balanced")
+    boilerplate_found = 0
+    for name in GOOD_PAGES:
+        row = rows[name]
+        assert row.get("reason") is None and row["extract_method"] == "html2txt", name
+        assert all(snippet in row["text"] for snippet in evaldata[name]["with"]), name
+        boilerplate_found += sum(snippet in row["text"] for snippet in evaldata[name]["without"])
+        main = balanced.extract_text(pages[name].decode("utf-8", "replace"))
+        assert len(row["text"]) > len(main), name
+    assert boilerplate_found >= len(GOOD_PAGES)  # the "without" snippets are navigation, footers, ...: visible text
+
+
+def test_packing_the_same_pages_twice_gives_the_same_files_and_ids(tmp_path):
+    """WARC-Record-ID is the document's id, and the split stage assigns train/val/test by it: packing again (another
+    folder, another run) must not move a page to another split."""
+    from curate.io.warc_pack import pack_html_to_warc, record_id
+
+    root = shared(*EVAL)
+    pages = sorted(root.glob("eval/*.html.gz"))[:12]
+    first = pack_html_to_warc(pages, tmp_path / "a", records_per_file=5, root=root)
+    second = pack_html_to_warc(pages, tmp_path / "b", records_per_file=5, root=root)
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second] and len(first) == 3
+    result = run_pipeline({"input": {"paths": [str(tmp_path / "a")], "format": "warc"}, "executor": {"tasks": 1}},
+                          tmp_path / "out", workers=1)
+    rows = read_rows(tmp_path / "out", "data")
+    assert result.manifest["conservation"]["ok"] and len(rows) == 12
+    assert sorted(r["id"] for r in rows) == sorted(record_id(p.relative_to(root).as_posix()) for p in pages)
+    assert len({r["id"] for r in rows}) == 12
+
+
 # Wayback Machine captures (warc/chatnoir-copycat): the archive's toolbar, inserted into every page between two
 # comments, holds its own text (capture calendar, "N captures", the crawl's description). trafilatura took all or
 # part of it as the main text of 13 of the 91 non-Wikipedia captures; without it, the page's own text comes out.

@@ -1,0 +1,90 @@
+"""The variants `curate ablate` trains on: the pipeline with stages taken away, each an ordinary resumable run.
+
+    visible_text   all the visible text of each page (extract in mode `visible`, Common Crawl's WET), structural
+                   stages only: what main-text extraction is worth (FineWeb's first ablation, trafilatura vs WET)
+    raw            extraction and the structural stages only: the baseline every other variant is compared with
+    full           every stage
+    without_<s>    every stage but s, for each stage that judges or rewrites text (--leave-one-out)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.config import ConfigError
+from curate.pipeline import Pipeline
+
+EXTRACTION_STAGES = ("extract",)  # a raw baseline still needs text out of the HTML
+# stages that shape the data rather than judge it: every variant keeps them, so all variants cut documents the same
+# way (chunk: the evaluation documents' ids are block ids) and split them the same way
+STRUCTURAL_STAGES = ("chunk", "split")
+VISIBLE_MODE = "visible"  # curate.stages.extract's mode that keeps every visible text of a page
+
+
+@dataclass
+class Variant:
+    name: str
+    stages: list  # StageConfig items of the pipeline
+    description: str
+
+
+def is_extraction(stage_name: str) -> bool:
+    return stage_name in EXTRACTION_STAGES or ".extractors." in stage_name
+
+
+def visible_text_stages(kept: list) -> list | None:
+    """`kept` with curate's extract switched to mode `visible`; None when the extraction is not curate's (a datatrove
+    extractor has no such mode) or there is none (text input)."""
+    extract = [s for s in kept if s.name == "extract"]
+    if not extract:
+        return None
+    return [s.model_copy(update={"params": {**s.params, "mode": VISIBLE_MODE}}) if s.name == "extract" else s
+            for s in kept]
+
+
+def variants(pipeline: Pipeline, leave_one_out: bool = False, visible_text: bool = True) -> list[Variant]:
+    """visible_text (when the pipeline has curate's extract and `visible_text`), raw, full, then with
+    `leave_one_out` one `without_<stage>` per stage that is neither extraction nor structural."""
+    stages = list(pipeline.config.stages)
+    kept = [s for s in stages if is_extraction(s.name) or s.name in STRUCTURAL_STAGES]
+    if len(kept) == len(stages):
+        raise ConfigError(["stages: nothing to ablate: the pipeline has no stage besides extraction, chunk and split"],
+                          pipeline.source)
+    described = ", ".join(s.name for s in kept)
+    result = []
+    visible = visible_text_stages(kept) if visible_text else None
+    if visible is not None:
+        result.append(Variant("visible_text", visible, f"all visible text of each page (extract mode "
+                                                        f"{VISIBLE_MODE}), only {described}"))
+    result += [Variant("raw", kept, f"only {described}" if kept else "the input text as read"),
+               Variant("full", stages, "every stage")]
+    if leave_one_out:
+        names = [s.name.rpartition(".")[2] for s in stages]  # a datatrove step by dotted path: its class name
+        for i, stage in enumerate(stages):
+            if stage not in kept:
+                name = f"without_{names[i]}" + (f"_{i}" if names.count(names[i]) > 1 else "")
+                result.append(Variant(name, stages[:i] + stages[i + 1:], f"every stage but {stage.name}"))
+    return result
+
+
+def run_variant(pipeline: Pipeline, variant: Variant, output: Path, workers: int | None, force: bool) -> dict:
+    """Run (or resume) the variant's pipeline into `output`; returns its manifest."""
+    config = pipeline.config.model_copy(update={"stages": variant.stages})
+    result = Pipeline(config, source=pipeline.source).run(output=str(output), workers=workers, force=force)
+    if not result.ok:
+        raise RuntimeError(f"variant {variant.name}: conservation check failed, see {output}/manifest.json")
+    return result.manifest
+
+
+def removed_by_stage(manifest: dict) -> list[dict]:
+    """What each stage of a run took out, from its manifest's funnel: documents, bytes and the funnel's tokens
+    (whitespace words; see curate.stages.base.count_tokens), rejected documents and text a rewrite removed alike."""
+    rows = []
+    for step in manifest.get("funnel", [])[1:]:  # the first row is the reader
+        if step["step"] == "writer":
+            continue
+        rows.append({"step": step["step"], "extraction": is_extraction(step["step"]), "docs_removed": step["docs_in"] - step["docs_out"],
+                     "bytes_removed": step["bytes_in"] - step["bytes_out"],
+                     "tokens_removed": step.get("tokens_in", 0) - step.get("tokens_out", 0)})
+    return rows
