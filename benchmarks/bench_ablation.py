@@ -9,9 +9,10 @@ curves and the effects as PNG beside ablation.json.
    ids derived from each page's path: a re-run packs the same bytes, so every document lands in the same split.
 2. Writes the neutral evaluation text, OUT/neutral.jsonl: the `neutral` half of curate.evaluation.corpora (never the
    `dev` half the filters are developed on), readability's expected main texts, Gutenberg chapters and Wikipedia
-   articles as plain text (English) and lingua's paragraphs (74 languages), at most BYTES_PER_LANGUAGE per language, split evenly between a language's
-   sources, documents taken in the order of a hash of their key (no choice by content). `curate ablate` scores the
-   languages that are at least 1% of the raw variant's training bytes, and weighs them by that mix.
+   articles as plain text (English) and lingua's paragraphs (74 languages), at most BYTES_PER_LANGUAGE per language,
+   split evenly between a language's sources, documents taken in the order of a hash of their key (no choice by
+   content). `curate ablate` scores the languages that are at least 1% of the raw variant's training bytes, and
+   weighs them by that mix.
 3. Runs `curate ablate pipelines/web.yaml` on them (fresh pipelines unless --resume; finished training runs are
    reused only when their config and data are the same): visible_text, raw, full with --seeds seeds, and unless
    --main-only every without_<stage> with --loo-seeds seeds at --loo-budget-tokens (full too, as their pair).
