@@ -4,6 +4,7 @@ curves and the effects as PNG beside ablation.json.
 
     python benchmarks/bench_ablation.py [--out /tmp/bench_ablation] [--main-only] [--budget-tokens N]
                                         [--loo-budget-tokens N] [--seeds 4] [--loo-seeds 2] [--resume]
+    python benchmarks/bench_ablation.py --with-stage line_dedup --out /tmp/bench_ablation_line_dedup
 
 1. Packs the pages (eval/ and cache/ of ../shared/data/extraction/trafilatura-eval) into 5 WARC files, with record
    ids derived from each page's path: a re-run packs the same bytes, so every document lands in the same split.
@@ -91,6 +92,19 @@ def neutral_jsonl(path: Path) -> dict:
     return summary
 
 
+def with_stage(stage: str, path: Path) -> str:
+    """web.yaml with `stage` (its defaults) after minhash_dedup: where README places a cross-document stage that
+    must not count copies of one page as distinct documents. Written to `path`; returns it."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "pipelines" / "web.yaml").read_text())
+    names = [next(iter(s)) for s in config["stages"]]
+    config["stages"].insert(names.index("minhash_dedup") + 1, {stage: {}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return str(path)
+
+
 class LoadSampler(threading.Thread):
     """The 1-minute load average every 30 s: the machine is shared, and the wall time depends on it."""
 
@@ -112,6 +126,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=SEEDS)
     parser.add_argument("--loo-seeds", type=int, default=2)
     parser.add_argument("--resume", action="store_true", help="reuse the variants' pipeline runs in --out")
+    parser.add_argument("--with-stage", metavar="STAGE", help="a stage web.yaml lacks (line_dedup), added after "
+                        "minhash_dedup with its defaults; the run is then raw, full and without_STAGE only, all at "
+                        "--loo-budget-tokens with --loo-seeds seeds: what the stage is worth")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="trainer preset overrides")
     args = parser.parse_args()
     from curate.ablation import run_ablation
@@ -123,12 +140,17 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     pages = pack(args.out)
     languages = neutral_jsonl(args.out / "neutral.jsonl")
+    pipeline, budget, seeds, extra = str(REPO / "pipelines" / "web.yaml"), args.budget_tokens, args.seeds, {}
+    if args.with_stage:
+        pipeline = with_stage(args.with_stage, args.out / f"web_with_{args.with_stage}.yaml")
+        budget, seeds = args.loo_budget_tokens, args.loo_seeds
+        extra = {"leave_out": [args.with_stage], "visible_text": False}
     ablation = run_ablation(
-        str(REPO / "pipelines" / "web.yaml"), args.budget_tokens, args.out / "ablate", overrides=args.overrides,
-        references=[str(args.out / "neutral.jsonl")], seeds=args.seeds, leave_one_out=not args.main_only,
+        pipeline, budget, args.out / "ablate", overrides=args.overrides,
+        references=[str(args.out / "neutral.jsonl")], seeds=seeds, leave_one_out=not args.main_only and not extra,
         workers=2, force=not args.resume, log=lambda line: print(line, file=sys.stderr, flush=True),
         pipeline_overrides={"input.paths": [str(args.out / "warc")], "input.format": "warc"},
-        loo_seeds=args.loo_seeds, loo_budget_tokens=args.loo_budget_tokens)
+        loo_seeds=args.loo_seeds, loo_budget_tokens=args.loo_budget_tokens, **extra)
     wall = time.perf_counter() - start
     sampler.stop.set()
     (args.out / "curves.png").write_bytes(curves_png(ablation))
@@ -141,7 +163,9 @@ def main() -> None:
         "load_1min": {"samples": len(sampler.samples), "median": sorted(sampler.samples)[len(sampler.samples) // 2],
                       "max": max(sampler.samples)} if sampler.samples else None,
         "cpus": os.cpu_count(),
-        "main": {"variants": ["visible_text", "raw", "full"], "seeds": ablation["seeds"],
+        "pipeline": ablation["pipeline"],
+        "main": {"variants": [v["name"] for v in ablation["variants"] if not v["name"].startswith("without_")],
+                 "seeds": ablation["seeds"],
                  "budget_tokens": ablation["budget_tokens"]},
         "leave_one_out": ablation["leave_one_out"] or "not run (--main-only)",
         "model": {k: ablation["model"][k] for k in ("tokenizer", "batch_size", "learning_rate", "warmup_iters")}

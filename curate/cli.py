@@ -452,6 +452,8 @@ def report(output, html_path, ablation, filters_file):
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1),
               help="Training runs per main variant (visible_text, raw, full); each seed draws its own training sample.")
 @click.option("--leave-one-out", is_flag=True, help="Also run the full pipeline without each stage in turn.")
+@click.option("--leave-out", "leave_out", multiple=True, metavar="STAGE",
+              help="Leave out only this stage (repeatable): a leave-one-out run for the stages named, not all.")
 @click.option("--loo-seeds", default=2, show_default=True, type=click.IntRange(min=1),
               help="Training runs per leave-one-out variant (and full at the leave-one-out budget).")
 @click.option("--loo-budget-tokens", type=click.IntRange(min=1),
@@ -467,8 +469,8 @@ def report(output, html_path, ablation, filters_file):
               help="Override a pipeline config key, as in `curate run` (stages.8.split.fractions=...).")
 @click.option("--json", "as_json", is_flag=True, help="Print ablation.json.")
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_one_out, loo_seeds, loo_budget_tokens,
-           visible_text, min_language_share, out_dir, workers, force, sets, as_json, overrides):
+def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_one_out, leave_out, loo_seeds,
+           loo_budget_tokens, visible_text, min_language_share, out_dir, workers, force, sets, as_json, overrides):
     """Run PIPELINE_FILE keeping all visible text of each page (visible_text), with only extraction, chunk and split
     (raw), and in full; train the same GPT with the same seeds and token budget on each training split; compare bits
     per byte on the curated test split and the references: each variant against raw, paired by seed, with 95%
@@ -491,7 +493,7 @@ def ablate(pipeline_file, budget_tokens, train_config, references, seeds, leave_
         result = run_ablation(pipeline_file, budget_tokens, out_dir, train_config, list(overrides), list(references),
                               seeds, leave_one_out, workers, force, log=log, pipeline_overrides=_overrides(sets),
                               loo_seeds=loo_seeds, loo_budget_tokens=loo_budget_tokens, visible_text=visible_text,
-                              min_language_share=min_language_share)
+                              min_language_share=min_language_share, leave_out=list(leave_out))
     except (ConfigError, ValueError, FileNotFoundError) as error:
         raise ConfigExit(str(error)) from None
     except Exception as error:  # a pipeline task or a training run failed

@@ -40,6 +40,12 @@ def test_variants_visible_text_raw_full_and_leave_one_out():
     assert [s.name for s in chosen[5].stages] == ["extract", "clean", "langid", "harmful", "exact_dedup",
                                                   "minhash_dedup", "pii", "split", "decontaminate"]
     assert [v.name for v in variants(web, visible_text=False)] == ["raw", "full"]
+    # --leave-out: only the stages named
+    chosen = variants(web, visible_text=False, leave_out=["harmful", "pii"])
+    assert [v.name for v in chosen] == ["raw", "full", "without_harmful", "without_pii"]
+    assert "harmful" not in [s.name for s in chosen[2].stages] and len(chosen[2].stages) == len(chosen[1].stages) - 1
+    with pytest.raises(ConfigError, match="--leave-out split: not a stage .* can be left out"):
+        variants(web, leave_out=["split"])
     text = Pipeline.from_yaml(REPO / "pipelines" / "text.yaml")
     # text input: no page to see (no visible_text); raw = the books as read, cut into the same blocks and split
     assert [v.name for v in variants(text)] == ["raw", "full"]

@@ -135,7 +135,7 @@ def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, tr
                  overrides: list[str] = (), references: list[str] = (), seeds: int = 3, leave_one_out: bool = False,
                  workers: int | None = None, force: bool = False, log=print, pipeline_overrides: dict | None = None,
                  loo_seeds: int = 2, loo_budget_tokens: int | None = None, visible_text: bool = True,
-                 min_language_share: float = MIN_LANGUAGE_SHARE) -> dict:
+                 min_language_share: float = MIN_LANGUAGE_SHARE, leave_out: list[str] = ()) -> dict:
     """Run every variant, train its models, compare them; write OUT/ablation.json and OUT/report.html."""
     from model.config import load_config
 
@@ -147,7 +147,8 @@ def run_ablation(pipeline_file: str, budget_tokens: int, out_dir: str | Path, tr
     pipeline = Pipeline.from_yaml(pipeline_file, pipeline_overrides)
     train_config = train_config_path(train_config)
     cfg = load_config(train_config, list(overrides))
-    chosen = variants(pipeline, leave_one_out, visible_text)
+    chosen = variants(pipeline, leave_one_out, visible_text, list(leave_out))
+    leave_one_out = leave_one_out or bool(leave_out)
     manifests = {}
     for variant in chosen:  # every pipeline first: worker processes fork before torch starts its threads
         log(f"[{variant.name}] running the pipeline ({variant.description})")

@@ -43,14 +43,22 @@ def visible_text_stages(kept: list) -> list | None:
             for s in kept]
 
 
-def variants(pipeline: Pipeline, leave_one_out: bool = False, visible_text: bool = True) -> list[Variant]:
+def variants(pipeline: Pipeline, leave_one_out: bool = False, visible_text: bool = True,
+             leave_out: list[str] = ()) -> list[Variant]:
     """visible_text (when the pipeline has curate's extract and `visible_text`), raw, full, then with
-    `leave_one_out` one `without_<stage>` per stage that is neither extraction nor structural."""
+    `leave_one_out` one `without_<stage>` per stage that is neither extraction nor structural; `leave_out` names the
+    stages to leave out (the others are not), each one that can be left out."""
     stages = list(pipeline.config.stages)
     kept = [s for s in stages if is_extraction(s.name) or s.name in STRUCTURAL_STAGES]
     if len(kept) == len(stages):
         raise ConfigError(["stages: nothing to ablate: the pipeline has no stage besides extraction, chunk and split"],
                           pipeline.source)
+    names = [s.name.rpartition(".")[2] for s in stages]  # a datatrove step by dotted path: its class name
+    ablatable = [n for n, s in zip(names, stages) if s not in kept]
+    unknown = [n for n in leave_out if n not in ablatable]
+    if unknown:
+        raise ConfigError([f"--leave-out {n}: not a stage of the pipeline that can be left out (those are "
+                           f"{', '.join(ablatable)})" for n in unknown], pipeline.source)
     described = ", ".join(s.name for s in kept)
     result = []
     visible = visible_text_stages(kept) if visible_text else None
@@ -59,10 +67,9 @@ def variants(pipeline: Pipeline, leave_one_out: bool = False, visible_text: bool
                                                         f"{VISIBLE_MODE}), only {described}"))
     result += [Variant("raw", kept, f"only {described}" if kept else "the input text as read"),
                Variant("full", stages, "every stage")]
-    if leave_one_out:
-        names = [s.name.rpartition(".")[2] for s in stages]  # a datatrove step by dotted path: its class name
+    if leave_one_out or leave_out:
         for i, stage in enumerate(stages):
-            if stage not in kept:
+            if stage not in kept and (not leave_out or names[i] in leave_out):
                 name = f"without_{names[i]}" + (f"_{i}" if names.count(names[i]) > 1 else "")
                 result.append(Variant(name, stages[:i] + stages[i + 1:], f"every stage but {stage.name}"))
     return result
