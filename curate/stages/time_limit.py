@@ -6,7 +6,9 @@
 One watchdog thread per process holds the deadline of the call under way in each thread; when one passes it raises
 TimeLimitExceeded inside that thread (CPython's PyThreadState_SetAsyncExc), which lands at the next Python
 instruction the thread runs. TimeLimitExceeded is a BaseException, so a library's `except Exception` (trafilatura
-has several) does not swallow it.
+has several) does not swallow it. Where it lands in code that swallows everything (a weakref or `__del__` callback
+the garbage collector runs inside the call: CPython prints "Exception ignored" and goes on, seen in CI), it is raised
+again every REFIRE_SECONDS until the call ends.
 
 Why not datatrove's ExtractorSandbox (a forked process per task, each page pickled to it and its result back): a
 round trip per page (about 6 ms of a 36 ms page in the pipeline, measured in issue 18), a fork per task of a worker
@@ -22,6 +24,8 @@ import threading
 import time
 from contextlib import contextmanager
 
+REFIRE_SECONDS = 0.25  # a limit's exception is raised again this often while the call goes on
+
 
 class TimeLimitExceeded(BaseException):
     """Raised inside a call that ran past its time limit."""
@@ -31,7 +35,7 @@ class _Watchdog:
     def __init__(self):
         self.lock = threading.Lock()
         self.wake = threading.Condition(self.lock)
-        self.deadlines: dict[int, float] = {}  # thread id -> monotonic deadline of its call under way
+        self.deadlines: dict[int, float] = {}  # thread id -> when to raise next in its call under way
         self.fired: set[int] = set()
         self.thread = threading.Thread(target=self.loop, name="time-limit-watchdog", daemon=True)
         self.thread.start()
@@ -41,10 +45,11 @@ class _Watchdog:
             while True:
                 now = time.monotonic()
                 for thread_id, deadline in list(self.deadlines.items()):
-                    if deadline <= now and thread_id not in self.fired:
+                    if deadline <= now:  # the limit, or REFIRE_SECONDS after the last raise: the call goes on
                         self.fired.add(thread_id)
+                        self.deadlines[thread_id] = now + REFIRE_SECONDS
                         _raise_in(thread_id, TimeLimitExceeded)
-                pending = [d for t, d in self.deadlines.items() if t not in self.fired]
+                pending = self.deadlines.values()
                 self.wake.wait(max(0.0, min(pending) - now) + 0.001 if pending else None)
 
     def arm(self, seconds: float) -> None:
@@ -84,6 +89,15 @@ def _the_watchdog() -> _Watchdog:
         return _watchdog
 
 
+def _disarm(watchdog: _Watchdog) -> bool:
+    """watchdog.disarm(), again if a raise lands while it waits for the lock: once it returns, nothing is raised."""
+    while True:
+        try:
+            return watchdog.disarm()
+        except TimeLimitExceeded:
+            continue
+
+
 @contextmanager
 def time_limit(seconds: float):
     """Run the block with a time limit: TimeLimitExceeded when it runs past `seconds` (wall clock)."""
@@ -93,9 +107,9 @@ def time_limit(seconds: float):
         try:
             yield
         finally:
-            fired = watchdog.disarm()
+            fired = _disarm(watchdog)
     except TimeLimitExceeded:
-        watchdog.disarm()  # when it landed inside the first disarm, before that finished
+        _disarm(watchdog)  # when it landed inside the first disarm, before that finished
         raise
     if fired:  # the limit passed as the block returned: the call took its whole time, so it is over the limit
         raise TimeLimitExceeded
