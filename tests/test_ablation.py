@@ -39,6 +39,11 @@ def test_variants_visible_text_raw_full_and_leave_one_out():
     assert [(s.name, s.params.get("mode")) for s in chosen[1].stages] == [("extract", "balanced"), ("split", None)]
     assert [s.name for s in chosen[5].stages] == ["extract", "clean", "langid", "harmful", "exact_dedup",
                                                   "minhash_dedup", "pii", "split", "decontaminate"]
+    # without_langid keeps langid's language for quality, harmful and pii (else they would take every page for
+    # English) and drops its decision: every language, any score
+    langid = [s for s in chosen[4].stages if s.name == "langid"]
+    assert len(chosen[4].stages) == len(chosen[2].stages) and langid[0].params["min_score"] == 0.0
+    assert langid[0].params["languages"] == "all" and "decision" in chosen[4].description
     assert [v.name for v in variants(web, visible_text=False)] == ["raw", "full"]
     # --leave-out: only the stages named
     chosen = variants(web, visible_text=False, leave_out=["harmful", "pii"])

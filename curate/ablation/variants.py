@@ -4,7 +4,9 @@
                    stages only: what main-text extraction is worth (FineWeb's first ablation, trafilatura vs WET)
     raw            extraction and the structural stages only: the baseline every other variant is compared with
     full           every stage
-    without_<s>    every stage but s, for each stage that judges or rewrites text (--leave-one-out)
+    without_<s>    every stage but s, for each stage that judges or rewrites text (--leave-one-out); a stage whose
+                   annotation later stages read (its class's ANNOTATE_ONLY: langid's language) stays, with the
+                   parameters under which it annotates and rejects nothing: its decision is what is left out
 """
 
 from __future__ import annotations
@@ -27,6 +29,23 @@ class Variant:
     name: str
     stages: list  # StageConfig items of the pipeline
     description: str
+
+
+def left_out(stages: list, i: int) -> tuple[list, str]:
+    """The stages without stage i, and how: removed, or kept with its class's ANNOTATE_ONLY parameters when later
+    stages read what it writes (so they do not fall back to their defaults)."""
+    from curate.stages import resolve_step_class
+
+    stage = stages[i]
+    try:
+        annotate_only = getattr(resolve_step_class(stage.name), "ANNOTATE_ONLY", None)
+    except LookupError:  # not a stage curate knows
+        annotate_only = None
+    if annotate_only is None:
+        return stages[:i] + stages[i + 1:], f"every stage but {stage.name}"
+    kept = stage.model_copy(update={"params": {**stage.params, **annotate_only}})
+    return stages[:i] + [kept] + stages[i + 1:], (f"every stage but {stage.name}'s decision (it annotates, with "
+                                                  f"{annotate_only}, for the stages after it)")
 
 
 def is_extraction(stage_name: str) -> bool:
@@ -71,7 +90,7 @@ def variants(pipeline: Pipeline, leave_one_out: bool = False, visible_text: bool
         for i, stage in enumerate(stages):
             if stage not in kept and (not leave_out or names[i] in leave_out):
                 name = f"without_{names[i]}" + (f"_{i}" if names.count(names[i]) > 1 else "")
-                result.append(Variant(name, stages[:i] + stages[i + 1:], f"every stage but {stage.name}"))
+                result.append(Variant(name, *left_out(stages, i)))
     return result
 
 
