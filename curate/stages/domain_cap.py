@@ -34,6 +34,7 @@ import xxhash
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 
+from curate.dedup.lsh import atomic_write
 from curate.stages.base import GlobalStage, Observer, Rejection
 from curate.stages.urls import archived_url, registered_domain
 
@@ -58,14 +59,16 @@ class DomainKeys(Observer):
 
     def close(self) -> None:
         folder = Path(self.stage.work_dir) / OBSERVE
-        folder.mkdir(parents=True, exist_ok=True)
         hashes = [xxhash.xxh3_64_intdigest(domain.encode()) for domain in self.domains]
         table = pa.table({"position": pa.array(self.positions, pa.int64()),
                           "domain": pa.array(self.domains, pa.string()), "domain_hash": pa.array(hashes, pa.uint64()),
                           "keep_value": pa.array(self.values, pa.float64()), "id_hash": pa.array(self.ids, pa.uint64())})
-        tmp = folder / f"{self.rank:05d}.parquet.tmp"
-        pq.write_table(table, tmp)
-        tmp.rename(folder / f"{self.rank:05d}.parquet")
+        atomic_write(folder / f"{self.rank:05d}.parquet", lambda tmp: pq.write_table(table, tmp))
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.savez on a path would append ".npz" to the temporary name
+        np.savez(f, **arrays)
 
 
 class DomainRanks(PipelineStep):
@@ -96,11 +99,10 @@ class DomainRanks(PipelineStep):
             docs[order] = np.repeat(sizes, sizes)
             positions = table.column("position").to_numpy()
             out = self.work_dir / RANKS
-            out.mkdir(parents=True, exist_ok=True)
             for i in range(self.observe_tasks):  # one file per observe task: the decide half of task i reads them
-                mine, tmp = task == i, out / f"{rank:05d}-{i:05d}.tmp.npz"
-                np.savez(tmp, position=positions[mine], rank=ranks[mine], docs=docs[mine])
-                tmp.rename(out / f"{rank:05d}-{i:05d}.npz")
+                mine = task == i
+                atomic_write(out / f"{rank:05d}-{i:05d}.npz",
+                             lambda tmp: _save_npz(tmp, position=positions[mine], rank=ranks[mine], docs=docs[mine]))
             self._summary(table, sizes, starts, order, rank)
         self.stat_update("domains", value=len(sizes))
         yield from ()

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from curate.dedup.lsh import atomic_write, save_npy
+from curate.dedup.shingles import sorted_distinct
 from curate.stages.urls import normalise_url
 
 DATATROVE = "datatrove"
@@ -81,16 +83,11 @@ def load_list(path: Path) -> np.ndarray:
     if cache.is_file():
         return np.load(cache, mmap_mode="r")
     try:
-        hashes = np.sort(np.fromiter(map(entry_hash, _keys(_lines(path))), dtype=np.uint64))
+        hashes = sorted_distinct(np.fromiter(map(entry_hash, _keys(_lines(path))), dtype=np.uint64))
     except (OSError, EOFError, tarfile.TarError, KeyError) as error:
         raise ValueError(f"cannot read the list {path}: {error}") from None
-    # unique by hand: numpy 2.4's np.unique took 14.9 s on these 4.6 M uint64 (its hash-table path), sorting 0.7 s
-    hashes = hashes[np.r_[True, hashes[1:] != hashes[:-1]]] if len(hashes) else hashes
     try:  # atomically: another worker may be writing the same file
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, hashes)
-        os.replace(tmp, cache)
+        atomic_write(cache, lambda tmp: save_npy(tmp, hashes))
     except OSError:  # no writable cache: use the hashes from memory
         pass
     return hashes
