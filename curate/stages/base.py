@@ -128,6 +128,18 @@ class GlobalStage(CurateStep):
         yield from self.process_stream(numbered(), decide_or_reject)
 
 
+class ReduceStep(PipelineStep):
+    """A GlobalStage's step between its two halves, a phase of its own (candidate pairs, clusters, unit counts, an
+    index, domain ranks): named `<stage>:<part>`, the name its stats, logs and phase carry."""
+
+    part = "reduce"
+
+    def __init__(self, stage_name: str, observe_tasks: int):
+        self.name = f"{stage_name}:{self.part}"  # before PipelineStep.__init__, which names the stats after it
+        super().__init__()
+        self.observe_tasks = observe_tasks  # the observe half's task count: the files this step must find
+
+
 class ObserveStep(PipelineStep):
     """The first half of a GlobalStage, at the end of the phase before its barrier. Counted in the stage's funnel
     row (its time), not as a row of its own."""

@@ -32,7 +32,7 @@ from datatrove.pipeline.base import PipelineStep
 from curate.dedup.lsh import atomic_write, save_npy
 from curate.dedup.shingles import UNITS, shingle_hashes, sorted_distinct, tokens
 from curate.funnel import timed
-from curate.stages.base import GlobalStage, Observer, Rejection
+from curate.stages.base import GlobalStage, Observer, ReduceStep, Rejection
 
 EVAL_SPLITS = ("val", "test")
 INDEX = "index"
@@ -73,15 +73,15 @@ class EvalNgrams(Observer):
         atomic_write(folder / f"counts-{self.rank:05d}.json", lambda tmp: tmp.write_text(json.dumps(self.counts)))
 
 
-class BuildIndex(PipelineStep):
+class BuildIndex(ReduceStep):
     """One task: per source, the sorted distinct n-gram hashes (val, test from the task files; each benchmark file)."""
 
     type = "🗂️ - INDEX"
+    part = "index"
 
     def __init__(self, stage: "Decontaminate", observe_tasks: int):
-        self.name = f"{stage.name}:index"  # before PipelineStep.__init__, which names the stats after it
-        super().__init__()
-        self.stage, self.observe_tasks = stage, observe_tasks
+        super().__init__(stage.name, observe_tasks)
+        self.stage = stage
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         work = Path(self.stage.work_dir)

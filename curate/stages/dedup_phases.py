@@ -24,18 +24,18 @@ from datatrove.pipeline.base import PipelineStep
 from curate.dedup.clusters import CLUSTERS, SUCCESS, DecisionLookup, build_clusters, read_summary
 from curate.dedup.lsh import PhaseError, find_candidate_pairs, split_bands
 from curate.funnel import timed
-from curate.stages.base import GlobalStage, Rejection
+from curate.stages.base import GlobalStage, ReduceStep, Rejection
 
 
-class CandidatePairs(PipelineStep):
+class CandidatePairs(ReduceStep):
     """Phase 2: task `rank` of `world_size` finds the buckets of its contiguous range of bands."""
 
     type = "🪣 - BUCKETS"
+    part = "pairs"
 
     def __init__(self, stage_name: str, work_dir: str, params, observe_tasks: int):
-        self.name = f"{stage_name}:pairs"  # before PipelineStep.__init__, which names the stats after it
-        super().__init__()
-        self.work_dir, self.params, self.observe_tasks = work_dir, params, observe_tasks
+        super().__init__(stage_name, observe_tasks)
+        self.work_dir, self.params = work_dir, params
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         bands = split_bands(self.params.bands, world_size)[rank]
@@ -45,16 +45,16 @@ class CandidatePairs(PipelineStep):
         yield from ()
 
 
-class Clusters(PipelineStep):
+class Clusters(ReduceStep):
     """Phase 3 (one task): candidate pairs -> verified pairs -> clusters -> per-task keep/remove decisions."""
 
     type = "🔗 - CLUSTERS"
+    part = "clusters"
 
     def __init__(self, stage_name: str, work_dir: str, params, observe_tasks: int, texts=None,
                  threshold: float = 0.8, signature_threshold: float | None = None, mode: str = "remove"):
-        self.name = f"{stage_name}:clusters"
-        super().__init__()
-        self.work_dir, self.params, self.observe_tasks = work_dir, params, observe_tasks
+        super().__init__(stage_name, observe_tasks)
+        self.work_dir, self.params = work_dir, params
         self.texts, self.threshold, self.signature_threshold = texts, threshold, signature_threshold
         self.mode = mode
 

@@ -35,7 +35,7 @@ from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 
 from curate.dedup.lsh import atomic_write
-from curate.stages.base import GlobalStage, Observer, Rejection
+from curate.stages.base import GlobalStage, Observer, ReduceStep, Rejection
 from curate.stages.urls import archived_url, registered_domain
 
 OBSERVE, RANKS, SUMMARY = "observe", "ranks", "summary"
@@ -71,16 +71,16 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
         np.savez(f, **arrays)
 
 
-class DomainRanks(PipelineStep):
+class DomainRanks(ReduceStep):
     """Rank phase, task `rank` of `world_size`: the domains whose hash falls in its range, from every observe file;
     each document's rank in its domain and the domain's size, written per observe task."""
 
     type = "🏷️ - DOMAINS"
+    part = "ranks"
 
     def __init__(self, stage_name: str, work_dir: str, observe_tasks: int, max_per_domain: int):
-        self.name = f"{stage_name}:ranks"  # before PipelineStep.__init__, which names the stats after it
-        super().__init__()
-        self.work_dir, self.observe_tasks, self.max_per_domain = Path(work_dir), observe_tasks, max_per_domain
+        super().__init__(stage_name, observe_tasks)
+        self.work_dir, self.max_per_domain = Path(work_dir), max_per_domain
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         with self.track_time():

@@ -33,7 +33,7 @@ from datatrove.pipeline.base import PipelineStep
 from curate.dedup.lines import (FREQUENT, SEPARATORS, UNITS, UnitCounter, count_partition, load_frequent, repeated_mask,
                                 split_units, unit_hashes)
 from curate.funnel import count_tokens
-from curate.stages.base import GlobalStage, Observer, Rejection
+from curate.stages.base import GlobalStage, Observer, ReduceStep, Rejection
 
 DEFAULT_MAX_PARTITIONS = 64
 
@@ -50,15 +50,15 @@ class LineHashes(Observer):
         self.counter.close()
 
 
-class CountUnits(PipelineStep):
+class CountUnits(ReduceStep):
     """One task per partition: the unit hashes of that partition found in >= min_docs documents."""
 
     type = "🧮 - COUNT"
+    part = "count"
 
     def __init__(self, stage: "LineDedup", observe_tasks: int):
-        self.name = f"{stage.name}:count"  # before PipelineStep.__init__, which names the stats after it
-        super().__init__()
-        self.stage, self.observe_tasks = stage, observe_tasks
+        super().__init__(stage.name, observe_tasks)
+        self.stage = stage
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         with self.track_time():
