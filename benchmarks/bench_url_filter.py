@@ -60,17 +60,8 @@ else:
     import tempfile
     from curate.stages.domain_cap import DomainCap
     stage = DomainCap(max_per_domain=100)
-    stage.work_dir = tempfile.mkdtemp()
-    stage.reduce_steps(1)
     loaded = time.perf_counter()
-    observer = stage.observer(0)
-    for position, doc in enumerate(docs):
-        observer.add(position, doc)
-    observer.close()
-    for _, _, step in stage.reduce_steps(1):
-        list(step.run(None, 0, 1))
-    decide = stage.decider(0)
-    blocked = sum(hasattr(decide(doc, position), "reason") for position, doc in enumerate(docs))
+    blocked = sum(hasattr(result, "reason") for result in stage.decide_all(docs, tempfile.mkdtemp()))
 finished = time.perf_counter()
 print(json.dumps({"load_s": loaded - started, "urls_per_s": len(docs) / max(finished - loaded, 1e-9), "blocked": blocked,
                   # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's RSS at fork, and survives exec

@@ -106,6 +106,22 @@ class GlobalStage(CurateStep):
         its funnel row's counters (summed over tasks)."""
         return {}
 
+    def decide_all(self, docs: list[Document], work_dir: str) -> list[Document | Rejection]:
+        """The three parts on `docs` in this process, as one task (observe, every reduce step, decide), with its files
+        in `work_dir`: the stage used alone, on documents in memory. A run cuts them into phases instead. Not for a
+        stage whose reduce step reads the spilled texts back (`spill_texts`: minhash_dedup's verification)."""
+        self.work_dir = work_dir
+        steps = self.reduce_steps(1)
+        observer = self.observer(0)
+        for position, doc in enumerate(docs):
+            observer.add(position, doc)
+        observer.close()
+        for _, tasks, step in steps:
+            for rank in range(tasks):
+                list(step.run(None, rank, tasks))
+        decide = self.decider(0)
+        return [decide(doc, position) for position, doc in enumerate(docs)]
+
     def process(self, doc: Document) -> Document | Rejection:
         raise TypeError(f"{self.name} decides in its pipeline phase (run), not one document at a time")
 

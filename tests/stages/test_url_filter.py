@@ -142,19 +142,11 @@ def test_domain_cap_keeps_the_highest_keep_by_then_a_seeded_sample(tmp_path):
 
     def run(scores, seed=0, url="https://www.casinocity.com/us/{}/"):
         stage = DomainCap(max_per_domain=2, seed=seed)
-        stage.work_dir = str(tmp_path / f"work{seed}-{len(scores)}-{scores[0]}-{bool(url)}")
-        stage.reduce_steps(1)
-        observer = stage.observer(0)
         docs = [Document(text="x", id=f"page-{i}", metadata={**({"url": url.format(i)} if url else {}),
                                                             **({"quality_score": s} if s is not None else {})})
                 for i, s in enumerate(scores)]
-        for position, doc in enumerate(docs):
-            observer.add(position, doc)
-        observer.close()
-        for _, _, step in stage.reduce_steps(1):
-            list(step.run(None, 0, 1))
-        decide = stage.decider(0)
-        return [doc.id for position, doc in enumerate(docs) if not hasattr(decide(doc, position), "reason")]
+        results = stage.decide_all(docs, str(tmp_path / f"work{seed}-{len(scores)}-{scores[0]}-{bool(url)}"))
+        return [doc.id for doc, result in zip(docs, results) if not hasattr(result, "reason")]
 
     assert run([0.1, 0.9, None, 0.5]) == ["page-1", "page-3"]  # highest scores; no score ranks last
     unscored = [None] * 40
