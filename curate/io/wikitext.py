@@ -21,6 +21,7 @@ headings included) and removed afterwards: in wikitext a run of 2, 3 or 5 apostr
 """
 
 import re
+from contextlib import suppress
 
 # Wikipedia:Manual of Style/Layout, "Standard appendices and footers" (and common variants of those headings)
 APPENDIX_SECTIONS = frozenset({
@@ -67,10 +68,8 @@ def _remove_non_text(code) -> None:
     doomed += code.filter_tags(recursive=True, matches=lambda tag: str(tag.tag).lower() in ("ref", "table", "gallery"))
     doomed += code.filter_comments(recursive=True)
     for node in doomed:
-        try:
+        with suppress(ValueError):  # inside a node removed before it
             code.remove(node)
-        except ValueError:  # inside a node removed before it
-            pass
 
 
 def _not_text_link(title: str) -> bool:
@@ -91,10 +90,8 @@ def _unwrap_text_templates(code) -> None:
             replacement = str(positional[-1].value) if positional else ""
         else:
             continue
-        try:
+        with suppress(ValueError):  # inside a template replaced before it
             code.replace(template, replacement)
-        except ValueError:
-            pass
 
 
 def _tidy(text: str) -> str:
