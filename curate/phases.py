@@ -19,6 +19,7 @@ the documents that reached the end of its phase so far (OUT/logs/<phase>/progres
 
 import collections
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -222,3 +223,63 @@ def phase_resources(logs: DataFolder, phase: Phase) -> dict:
             "wall_seconds": round(max(r["finished"] for r in records) - min(r["started"] for r in records), 3),
             "task_seconds": round(sum(r["finished"] - r["started"] for r in records), 3),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in records), **disk}
+
+
+@dataclass
+class Progress:
+    """What `run` reports while it runs (the CLI draws it): the phase running, its completed tasks, and the
+    documents that reached the end of the phase so far, live (`kept`) and rejected. A phase of reduce steps
+    (dedup buckets, clusters, the decontamination index) moves documents through none: its tasks move."""
+
+    kept: int = 0
+    rejected: int = 0
+    tasks_done: int = 0
+    tasks: int = 0
+    phase: str = ""  # the phase running, when the run has more than one (dedup, decontamination)
+    phase_number: int = 1
+    phases: int = 1
+    phase_done: bool = False  # the last report of a phase, sent when it has completed
+
+
+class ProgressPoller:
+    """Twice a second, and once more when a phase completes: the phase running, its completed tasks (completion
+    markers) and its documents so far (OUT/logs/<phase>/progress/, written by each task: curate/phases.py)."""
+
+    def __init__(self, logs, phases: list[Phase], callback):
+        self.logs, self.phases, self.callback = logs, phases, callback
+        self.phase_index = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def set_phase(self, index: int, phase: Phase) -> None:
+        if self.callback and index:
+            self._poll(index - 1, done=True)
+        self.phase_index = index
+
+    def __enter__(self):
+        if self.callback:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.callback:
+            self.thread.join()
+            self._poll(self.phase_index, done=exc[0] is None)
+
+    def _loop(self):
+        while not self.stop.wait(0.5):
+            self._poll(self.phase_index)
+
+    def _poll(self, index: int, done: bool = False):
+        phase = self.phases[index]
+        try:
+            counts = read_progress(self.logs, phase)
+        except (OSError, ValueError):
+            return  # a file being renamed: next poll
+        with self.lock:  # the last report of a phase after its last poll
+            self.callback(Progress(kept=counts["docs"] - counts["rejected"], rejected=counts["rejected"],
+                                   tasks_done=counts["tasks_done"], tasks=phase.tasks,
+                                   phase=phase.name if len(self.phases) > 1 else "", phase_number=index + 1,
+                                   phases=len(self.phases), phase_done=done))

@@ -11,7 +11,6 @@ The Python API and `curate run` are the same code:
 
 import hashlib
 import json
-import threading
 import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -36,7 +35,7 @@ from curate.io.schema import RESERVED_INPUT_FIELDS, parse_type
 from curate.io.shard_writer import OUTPUT_KINDS, ShardWriter
 from curate.io.token_files import TOKENS_DIR
 from curate.io.warc_reader import WarcReader
-from curate.phases import Phase, plan_phases, read_progress, record_disk, run_phases
+from curate.phases import Phase, Progress, ProgressPoller, plan_phases, record_disk, run_phases
 from curate.stages import resolve_step_class
 from curate.stages.base import GlobalStage
 from curate.stages.datatrove_step import DatatroveStep
@@ -60,22 +59,6 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.submitted_only or self.manifest["conservation"]["ok"]
-
-
-@dataclass
-class Progress:
-    """What `run` reports while it runs (the CLI draws it): the phase running, its completed tasks, and the
-    documents that reached the end of the phase so far, live (`kept`) and rejected. A phase of reduce steps
-    (dedup buckets, clusters, the decontamination index) moves documents through none: its tasks move."""
-
-    kept: int = 0
-    rejected: int = 0
-    tasks_done: int = 0
-    tasks: int = 0
-    phase: str = ""  # the phase running, when the run has more than one (dedup, decontamination)
-    phase_number: int = 1
-    phases: int = 1
-    phase_done: bool = False  # the last report of a phase, sent when it has completed
 
 
 class Pipeline:
@@ -253,7 +236,7 @@ class Pipeline:
         _check_same_run(out, resolved, fmt, files, tasks, limit)
         logs = get_datafolder(out.resolve_paths("logs"))
         started = _now()
-        progress = _ProgressPoller(logs, phases, on_progress)
+        progress = ProgressPoller(logs, phases, on_progress)
 
         # one pool of workers for every phase: each loads its models once
         with progress, quiet_logs(verbose), worker_pool(executor_cfg, workers, _step_modules(phases)) as pool:
@@ -346,50 +329,6 @@ def make_stage(stage: StageConfig, where: str | None = None) -> PipelineStep:
     if stage.name.startswith("curate.") or hasattr(step, "columns"):
         return step
     return DatatroveStep(step, name=cls.__name__, columns={n: parse_type(t) for n, t in stage.columns.items()})
-
-
-class _ProgressPoller:
-    """Twice a second, and once more when a phase completes: the phase running, its completed tasks (completion
-    markers) and its documents so far (OUT/logs/<phase>/progress/, written by each task: curate/phases.py)."""
-
-    def __init__(self, logs, phases: list[Phase], callback):
-        self.logs, self.phases, self.callback = logs, phases, callback
-        self.phase_index = 0
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def set_phase(self, index: int, phase: Phase) -> None:
-        if self.callback and index:
-            self._poll(index - 1, done=True)
-        self.phase_index = index
-
-    def __enter__(self):
-        if self.callback:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        if self.callback:
-            self.thread.join()
-            self._poll(self.phase_index, done=exc[0] is None)
-
-    def _loop(self):
-        while not self.stop.wait(0.5):
-            self._poll(self.phase_index)
-
-    def _poll(self, index: int, done: bool = False):
-        phase = self.phases[index]
-        try:
-            counts = read_progress(self.logs, phase)
-        except (OSError, ValueError):
-            return  # a file being renamed: next poll
-        with self.lock:  # the last report of a phase after its last poll
-            self.callback(Progress(kept=counts["docs"] - counts["rejected"], rejected=counts["rejected"],
-                                   tasks_done=counts["tasks_done"], tasks=phase.tasks,
-                                   phase=phase.name if len(self.phases) > 1 else "", phase_number=index + 1,
-                                   phases=len(self.phases), phase_done=done))
 
 
 def _check_writable(out, output: str, source: str | None) -> None:
