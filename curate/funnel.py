@@ -19,6 +19,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, NamedTuple, Sequence
 
+import numpy as np
 import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.utils.batching import batched
@@ -47,8 +48,12 @@ DOCS_CREATED = "funnel/docs_created"  # documents a stage adds (chunk: the block
 CPU_SECONDS = "funnel/cpu_seconds"  # CPU time inside the step (datatrove's own timing, `seconds`, is wall time)
 
 # Characters of scripts written without spaces (Thai, Lao, Tibetan, Myanmar, Khmer, kana, Han): each is one token.
-_SPACELESS = re.compile("[\u0E00-\u0EFF\u0F00-\u0FFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u4DBF"
-                        "\u4E00-\u9FFF\uF900-\uFAFF\uFF66-\uFF9F\U00020000-\U0003134F]")
+# [start, end) ranges: Thai, Lao, Tibetan, Myanmar; Khmer; kana; CJK extension A; CJK; compatibility ideographs;
+# half-width katakana; CJK extensions B-H
+_SPACELESS_RANGES = ((0x0E00, 0x10A0), (0x1780, 0x1800), (0x3040, 0x3100), (0x3400, 0x4DC0), (0x4E00, 0xA000),
+                     (0xF900, 0xFB00), (0xFF66, 0xFFA0), (0x20000, 0x31350))
+_SPACELESS = re.compile("[" + "".join(f"{chr(start)}-{chr(end - 1)}" for start, end in _SPACELESS_RANGES) + "]")
+_SPACELESS_BOUNDS = np.array([bound for pair in _SPACELESS_RANGES for bound in pair])
 
 
 class Rejection(NamedTuple):
@@ -82,6 +87,56 @@ def count_tokens(text: str) -> int:
     return words if text.isascii() else words + len(_SPACELESS.findall(text))
 
 
+# Byte classes for counting words in UTF-8 without decoding it: an ASCII byte str.split() splits on (bytes.split()
+# misses U+001C-001F); the lead byte of a multi-byte character str.split() splits on; the lead byte of a character
+# of _SPACELESS (U+0E00-0FFF: E0, U+1000-17FF: E1, U+3040-9FFF: E3-E9, U+F900-FF9F: EF, U+20000-3134F: F0)
+_ASCII_SPACE, _SPACE_LEAD, _SPACELESS_LEAD = 1, 2, 4
+_BYTE_CLASS = np.zeros(256, dtype=np.uint8)
+_BYTE_CLASS[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = _ASCII_SPACE
+_BYTE_CLASS[[0xC2, 0xE1, 0xE2, 0xE3]] |= _SPACE_LEAD
+_BYTE_CLASS[[0xE0, 0xE1, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8, 0xE9, 0xEF, 0xF0]] |= _SPACELESS_LEAD
+_BYTE_CLASSES = _BYTE_CLASS.tobytes()  # a bytes.translate table: each byte to its class, at memcpy speed
+# the other whitespace str.split() splits on, as UTF-8 (lead byte, next, next), `None` where 2 bytes long: U+0085,
+# U+00A0, U+1680, U+2000-200A, U+2028-2029, U+202F, U+205F, U+3000 (tests/test_funnel.py checks the list)
+_UTF8_SPACES_2 = np.array([0xC285, 0xC2A0])
+_UTF8_SPACES_3 = np.array([0xE19A80, *range(0xE28080, 0xE2808B), 0xE280A8, 0xE280A9, 0xE280AF, 0xE2819F, 0xE38080])
+
+
+def count_tokens_utf8(raw: bytes) -> int:
+    """count_tokens(raw.decode("utf-8", "replace")), without decoding: a page that arrives as bytes (HTML before
+    extraction) is the largest text the funnel counts, and decoding and splitting it was most of what counting
+    cost. Equal by construction: every lead byte starts a character of its own in Python's decoder (a lead byte is
+    never a continuation byte), a valid sequence decodes to its own character wherever it stands, and an invalid
+    one to U+FFFD, neither whitespace nor spaceless; tests/test_funnel.py checks it on real pages and fuzzed bytes."""
+    if not raw:
+        return 0
+    classes = np.frombuffer(raw.translate(_BYTE_CLASSES), dtype=np.uint8)
+    space = (classes & _ASCII_SPACE).astype(bool)
+    space_leads = np.flatnonzero(classes & _SPACE_LEAD)
+    spaceless_leads = np.flatnonzero(classes & _SPACELESS_LEAD)
+    if not len(space_leads) and not len(spaceless_leads):
+        return int(not space[0]) + int(np.count_nonzero(space[:-1] & ~space[1:]))
+    data = np.frombuffer(raw + b"\0\0\0", dtype=np.uint8)  # (every lead has 3 bytes after it)
+    if len(space_leads):
+        first, second, third = (data[space_leads + k].astype(np.int64) for k in range(3))
+        two = space_leads[np.isin(first << 8 | second, _UTF8_SPACES_2)]
+        three = space_leads[np.isin(first << 16 | second << 8 | third, _UTF8_SPACES_3)]
+        for width, at in ((2, two), (3, three)):
+            for k in range(width):
+                space[at + k] = True  # (a match has no padding byte: no whitespace's UTF-8 has a zero byte)
+    words = int(not space[0]) + int(np.count_nonzero(space[:-1] & ~space[1:]))
+    if not len(spaceless_leads):
+        return words
+    lead, second, third, fourth = (data[spaceless_leads + k].astype(np.int64) for k in range(4))
+    continues = [(byte & 0xC0) == 0x80 for byte in (second, third, fourth)]
+    four_bytes = lead == 0xF0
+    valid = continues[0] & continues[1] & (~four_bytes | (continues[2] & (second >= 0x90)))  # (F0 8x: overlong)
+    code = np.where(four_bytes, (second & 0x3F) << 12 | (third & 0x3F) << 6 | fourth & 0x3F,
+                    (lead & 0x0F) << 12 | (second & 0x3F) << 6 | third & 0x3F)
+    inside = np.searchsorted(_SPACELESS_BOUNDS, code, side="right") % 2 == 1
+    return words + int(np.count_nonzero(valid & inside))
+
+
 class Size(NamedTuple):
     """A document's size as the funnel counts it."""
 
@@ -101,8 +156,7 @@ def doc_size(doc: Document) -> Size:
     cached = _SIZES.get(id(text))
     if cached is not None and cached[0] is text:
         return cached[1]
-    decoded = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    size = Size(text_bytes(doc), count_tokens(decoded))
+    size = Size(text_bytes(doc), count_tokens_utf8(text) if isinstance(text, bytes) else count_tokens(text))
     if len(_SIZES) >= _SIZES_KEPT:
         del _SIZES[next(iter(_SIZES))]  # the oldest entry (dicts keep insertion order)
     _SIZES[id(text)] = (text, size)
