@@ -178,7 +178,7 @@ class WordSplitter:
         else:
             tokens = self.spacy_split(text)
         # datatrove's strip_strings: whitespace tokens out, the rest stripped
-        return TextWords([s for s in (t.strip() for t in tokens.texts) if s], tokens)
+        return TextWords(list(filter(None, map(str.strip, tokens.texts))), tokens)
 
     def spacy_split(self, text: str) -> Tokens:
         nlp, own_pipeline = self._spacy, self._own_pipeline  # (no max_length: only Language.__call__ checks it)
