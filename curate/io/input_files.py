@@ -124,30 +124,62 @@ def resolve_inputs(paths: list[str], directory_listing: bool = True) -> tuple[li
 # parallelism, of resuming after a kill (a task is redone whole) and of output (each task writes its own shards).
 # So: enough tasks for PARALLEL_TASKS workers on a large input, but none under MIN_TASK_BYTES of input (below that
 # a task costs less than the worker that runs it: a worker loads its models once, 10-15 CPU s for the web pipeline
-# on multilingual pages, and each task writes a shard per split), and none over MAX_TASK_BYTES (the default shard
-# size, output.max_bytes_per_shard), never more tasks than files.
+# on multilingual pages, and each task writes a shard per split), none over MAX_TASK_BYTES (the default shard
+# size, output.max_bytes_per_shard), and at most MAX_PARTS_PER_FILE tasks per file.
 PARALLEL_TASKS = 16
 # about 600 web pages of member-gzipped WARC, 20-25 CPU s of the web pipeline (measured in issue 18: the 1,032
 # trafilatura-eval pages are 29 MB of WARC and cost 54 CPU s in one worker, of which about 12 s of model loading)
 MIN_TASK_BYTES = 16 * 2**20
 MAX_TASK_BYTES = 256 * 2**20
+# Tasks are balanced by bytes, files whole where that balances them: 5 files of equal size made 2 tasks of 3 and 2
+# files, and a 2-worker run waited for the larger with one worker idle (a third of its time on the 1,032 pages of
+# issue 18). Where whole files leave a task more than BALANCE times the mean, each file is read as interleaved parts
+# (`FilePart`: records part, part + parts, ...), the fewest parts that balance: every part reads its whole file and
+# keeps its share of the records (reading is 2-3% of the web pipeline's work a page), so at most
+# MAX_PARTS_PER_FILE parts.
+BALANCE = 1.1
+MAX_PARTS_PER_FILE = 4
 
 
 def default_tasks(files: list[InputFile]) -> int:
     """The task count for `files`, from their bytes (see PARALLEL_TASKS)."""
     total = sum(file.size for file in files)
     task_bytes = min(max(total / PARALLEL_TASKS, MIN_TASK_BYTES), MAX_TASK_BYTES)
-    return max(1, min(len(files), math.ceil(total / task_bytes)))
+    return max(1, min(MAX_PARTS_PER_FILE * len(files), math.ceil(total / task_bytes)))
 
 
-def assign_files(files: list[InputFile], tasks: int) -> list[list[InputFile]]:
-    """The files of each of `tasks` tasks, balanced by bytes: largest file first to the task with the fewest bytes
-    so far (ties: the lower task). Deterministic, and each task's files stay in input order."""
-    load = [0] * tasks
-    assigned: list[list[int]] = [[] for _ in range(tasks)]
-    for index in sorted(range(len(files)), key=lambda i: (-files[i].size, i)):
+@dataclass(frozen=True)
+class FilePart:
+    """What a task reads of a file: the records whose index in the file (from 0) modulo `parts` is in `shares`."""
+
+    file: InputFile
+    shares: tuple[int, ...] = (0,)
+    parts: int = 1
+
+    def reads(self, index: int) -> bool:
+        return self.parts == 1 or index % self.parts in self.shares
+
+
+def assign_files(files: list[InputFile], tasks: int) -> list[list[FilePart]]:
+    """What each of `tasks` tasks reads, balanced by bytes: largest unit first to the task with the fewest bytes
+    so far (ties: the lower task), a unit being a whole file or, where whole files cannot balance the tasks (see
+    BALANCE), one of its interleaved parts. Deterministic; every record is read by exactly one task; each task reads
+    its files in input order, each once."""
+    most = max(1, min(MAX_PARTS_PER_FILE, tasks))
+    for parts in range(1, most + 1):
+        assigned, load = _balanced(files, tasks, parts)
+        if max(load) <= BALANCE * sum(load) / tasks:
+            break
+    return [[FilePart(files[f], tuple(sorted(p for g, p in units if g == f)), parts)
+             for f in sorted({f for f, _ in units})] for units in assigned]
+
+
+def _balanced(files: list[InputFile], tasks: int, parts: int) -> tuple[list[list[tuple[int, int]]], list[float]]:
+    """Each task's (file index, part) units and bytes, every file cut into `parts` parts of equal bytes."""
+    load = [0.0] * tasks
+    assigned: list[list[tuple[int, int]]] = [[] for _ in range(tasks)]
+    for f, part in sorted(((f, p) for f in range(len(files)) for p in range(parts)), key=lambda u: (-files[u[0]].size, u)):
         task = min(range(tasks), key=lambda t: (load[t], t))
-        assigned[task].append(index)
-        load[task] += max(files[index].size, 1)  # an empty file (or an unknown size) still counts as one
-    return [[files[i] for i in sorted(indices)] for indices in assigned]
-
+        assigned[task].append((f, part))
+        load[task] += max(files[f].size, 1) / parts  # an empty file (or an unknown size) still counts as one
+    return assigned, load

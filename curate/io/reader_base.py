@@ -81,8 +81,9 @@ class CurateReader(FunnelCounting, BaseReader):
         if data:
             yield from data
         emitted = 0
-        for file in assign_files(self.files, world_size)[rank]:
-            self.stat_update("input_files")
+        for unit in assign_files(self.files, world_size)[rank]:
+            file = unit.file
+            self.stat_update("input_files" if unit.parts == 1 else "input_file_parts")
             records = self.read_file(file) if not self._wrong_format(file) else iter([self.failed(
                 file, 0, "wrong_format", f"the name says {file.format}, this pipeline reads {self.name}; leave it out "
                 f"with a glob, or read every file as {self.name} with --format {self.name}")])
@@ -97,6 +98,8 @@ class CurateReader(FunnelCounting, BaseReader):
                 if record is None:
                     break
                 index += 1
+                if not unit.reads(index - 1):  # another task's share of this file
+                    continue
                 if self.sample is not None and not self.sample.keeps(file.source, index - 1):
                     self.stat_update("records_not_sampled")
                     continue
