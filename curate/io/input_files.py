@@ -135,7 +135,7 @@ MAX_TASK_BYTES = 256 * 2**20
 # files, and a 2-worker run waited for the larger with one worker idle (a third of its time on the 1,032 pages of
 # issue 18). Where whole files leave a task more than BALANCE times the mean, each file is read as interleaved parts
 # (`FilePart`: records part, part + parts, ...), the fewest parts that balance: every part reads its whole file and
-# keeps its share of the records (reading is 2-3% of the web pipeline's work a page), so at most
+# keeps its share of the records (reading is about 2% of the web pipeline's work a page), so at most
 # MAX_PARTS_PER_FILE parts.
 BALANCE = 1.1
 MAX_PARTS_PER_FILE = 4

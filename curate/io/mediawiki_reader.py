@@ -79,10 +79,10 @@ class MediaWikiReader(CurateReader):
         title = child("title") or ""
         namespace = int(child("ns") or 0)
         if namespace not in self.namespaces:
-            self.stat_update(f"skipped_records/namespace_{namespace}")
+            self.file_stat(f"skipped_records/namespace_{namespace}")
             return None
         if _find(page, "redirect") is not None:
-            self.stat_update("skipped_records/redirect")
+            self.file_stat("skipped_records/redirect")
             return None
         page_id = child("id")
         doc_id = f"{file.source}/{page_id or index}"

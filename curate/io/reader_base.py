@@ -58,6 +58,7 @@ class CurateReader(FunnelCounting, BaseReader):
         self.files = list(files)
         self.check_suffixes = check_suffixes
         self.sample = sample
+        self._counts_file = True  # whether file_stat counts (False while reading a part of a file without record 0)
 
     def columns(self) -> dict[str, pa.DataType]:
         return {}
@@ -74,6 +75,12 @@ class CurateReader(FunnelCounting, BaseReader):
         """A record that could not be read, as a rejected document (id: source + record index)."""
         return Record(self.make_doc(file, index, text, **metadata), Rejection(reason, detail=f"{file.url}: {detail}"))
 
+    def file_stat(self, name: str, value: int = 1) -> None:
+        """Count something of the file being read, not of a record of this task's share (skipped record types,
+        length mismatches): counted by one part of a file read as parts."""
+        if self._counts_file:
+            self.stat_update(name, value=value)
+
     def _wrong_format(self, file: InputFile) -> bool:
         return self.check_suffixes and file.format is not None and not reads(self.name, file.format)
 
@@ -83,7 +90,10 @@ class CurateReader(FunnelCounting, BaseReader):
         emitted = 0
         for unit in assign_files(self.files, world_size)[rank]:
             file = unit.file
-            self.stat_update("input_files" if unit.parts == 1 else "input_file_parts")
+            # a file read as parts is still one file: its own counts come from the part that holds record 0, so the
+            # funnel is the same whatever the task count
+            self._counts_file = 0 in unit.shares
+            self.file_stat("input_files")
             records = self.read_file(file) if not self._wrong_format(file) else iter([self.failed(
                 file, 0, "wrong_format", f"the name says {file.format}, this pipeline reads {self.name}; leave it out "
                 f"with a glob, or read every file as {self.name} with --format {self.name}")])

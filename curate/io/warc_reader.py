@@ -94,7 +94,7 @@ class WarcReader(CurateReader):
                 position = resume
             finally:
                 if iterator.err_count:
-                    self.stat_update("warc_length_mismatches", value=iterator.err_count)
+                    self.file_stat("warc_length_mismatches", value=iterator.err_count)
 
     def _record(self, file: InputFile, record, index: int, offset: int) -> Record | None:
         headers = record.rec_headers
@@ -102,7 +102,7 @@ class WarcReader(CurateReader):
         # the end of the file. Unless the header says the record is no page, it is a page record cut short.
         cut_header = record.length is None and (headers.protocol or "").startswith("WARC/")
         if record.rec_type not in PAGE_RECORD_TYPES and not (cut_header and record.rec_type is None):
-            self.stat_update(f"skipped_records/{record.rec_type}")
+            self.file_stat(f"skipped_records/{record.rec_type}")
             return None
         record_id = headers.get_header("WARC-Record-ID")
         url = headers.get_header("WARC-Target-URI") or headers.get_header("uri")
