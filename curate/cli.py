@@ -103,7 +103,7 @@ def _load(pipeline_file: str, inputs: tuple[str, ...] = (), sets: tuple[str, ...
               "its name says (default: input.format, or the files' names when none fits it).")
 @click.option("--output", help="Output folder; replaces output.path.")
 @click.option("--workers", type=click.IntRange(min=1), help="Tasks run at once (default: executor.workers).")
-@click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: by input bytes, 16-256 MiB a part, at most 4 per file; a file shared by several tasks is read as interleaved parts).")
+@click.option("--tasks", type=click.IntRange(min=1), help="Parts the input is split into (default: by input bytes, 16-256 MiB a part, at most 4 per warc, jsonl, parquet or hf file, read as interleaved parts).")
 @click.option("--limit", type=int, help="Read at most N documents per task (quick trials).")
 @click.option("--force", is_flag=True, help="Delete the output's earlier run and start over (once the config has "
               "passed every check).")

@@ -26,7 +26,8 @@ from curate.config import (FORMATS, ConfigError, CurateWarning, PipelineConfig, 
                            validate_config)
 from curate.executors import make_executor, quiet_logs, worker_pool
 from curate.io.file_readers import FileReader
-from curate.io.input_files import InputError, InputFile, InputPath, default_tasks, reads, resolve_inputs
+from curate.io.input_files import (PARTED_FORMATS, TASK_LAYOUT, InputError, InputFile, InputPath, default_tasks,
+                                   reads, resolve_inputs)
 from curate.io.manifest import build_manifest, kept_tokenized, nothing_kept, package_versions
 from curate.io.mediawiki_reader import MediaWikiReader
 from curate.io.reader_base import RecordSample
@@ -217,7 +218,7 @@ class Pipeline:
         output = str(output or self.config.output.path)
         fmt, files = self.resolve_inputs()
         executor_cfg = self.config.executor
-        tasks = tasks or executor_cfg.tasks or default_tasks(files)
+        tasks = tasks or executor_cfg.tasks or default_tasks(files, fmt in PARTED_FORMATS)
         workers = max(1, min(workers or executor_cfg.workers, tasks))
         limit = self.config.input.limit if limit is None else limit
         out = get_datafolder(output)
@@ -347,6 +348,7 @@ def _check_same_run(out, resolved: dict, fmt: str, files: list[InputFile], tasks
     resuming with other versions of curate or the libraries that decide (trafilatura, datatrove, presidio, ...)."""
     fingerprint = {"stages": resolved["stages"], "input": {**resolved["input"], "format": fmt, "limit": limit},
                    "output": {k: v for k, v in resolved["output"].items() if k != "path"}, "tasks": tasks,
+                   "task_layout": TASK_LAYOUT,
                    "files": [[f.source, f.size] for f in files], "versions": package_versions()}
     if resolved["executor"].get("work_dir"):  # only when set, so that runs from before this key still resume
         # the spilled documents and dedup files live there: a resume elsewhere would not find them

@@ -164,12 +164,18 @@ def test_resume_refuses_a_run_left_by_other_package_versions(tmp_path):
                                       "stages": [{"clean": {}}], "output": {"path": str(tmp_path / "out")}}))
     curate_cli("run", config)
     fingerprint_path = tmp_path / "out" / "logs" / "run.json"
+    original = json.loads(fingerprint_path.read_text())
     fingerprint = json.loads(fingerprint_path.read_text())
     assert fingerprint["versions"]["curate"]
     fingerprint["versions"]["curate"] = "0.0.1"  # as an older installation would have left it
     fingerprint_path.write_text(json.dumps(fingerprint))
     result = curate_cli("run", config, check=False)
     assert result.returncode == 2 and "holds a run with a different package versions" in result.stderr, result.stderr
+    # a run left by code that dealt records to tasks otherwise (before file parts): refused too
+    del original["task_layout"]
+    fingerprint_path.write_text(json.dumps(original))
+    result = curate_cli("run", config, check=False)
+    assert result.returncode == 2 and "different task_layout" in result.stderr, result.stderr
     assert curate_cli("run", config, "--force").returncode == 0
 
 

@@ -5,7 +5,7 @@ whatever the task count."""
 import gzip
 import shutil
 
-from curate.io.input_files import BALANCE, InputFile, assign_files
+from curate.io.input_files import BALANCE, InputFile, assign_files, default_tasks
 from pipeline_helpers import REPO, funnel_counts, read_rows, run_pipeline, shared
 
 
@@ -43,6 +43,17 @@ def test_whole_files_where_they_balance_parts_where_they_do_not():
     one = [InputFile("f0", "f0", 10**9)]
     assert [[(u.shares, u.parts) for u in units] for units in assign_files(one, 4)] == \
         [[((k,), 4)] for k in range(4)]
+
+
+def test_one_document_files_stay_whole_and_first_records_spread():
+    """html/text files hold one document (record 0): read as parts, all but one part would be empty. Other formats:
+    the parts 0 of files of one size (each with its file's first record) go to different tasks."""
+    three = [InputFile(f"p{i}.html", f"p{i}.html", 40_000) for i in range(3)]
+    assert [[unit.file.url for unit in units] for units in assign_files(three, 2, parted=False)] == \
+        [["p0.html", "p2.html"], ["p1.html"]]
+    assert default_tasks(three, parted=False) <= 3 and default_tasks([InputFile("x", "x", 10**9)], parted=False) == 1
+    first_records = [sum(0 in unit.shares for unit in units) for units in assign_files(three, 2)]
+    assert sorted(first_records) == [1, 2]
 
 
 def test_the_same_documents_whatever_the_task_count(tmp_path):

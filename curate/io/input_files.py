@@ -139,13 +139,20 @@ MAX_TASK_BYTES = 256 * 2**20
 # MAX_PARTS_PER_FILE parts.
 BALANCE = 1.1
 MAX_PARTS_PER_FILE = 4
+# How records are dealt to tasks, in a run's fingerprint (logs/run.json): a run started before file parts existed
+# may have dealt them otherwise, and resuming it with this code must be refused, not mixed.
+TASK_LAYOUT = "bytes, interleaved file parts"
+# The formats whose files are read as parts: many records a file, cheap to read past. Not html and text (one
+# document a file: its parts would be empty) nor mediawiki (converting each page's markup is most of its reading,
+# and every part would repeat it).
+PARTED_FORMATS = frozenset({"warc", "jsonl", "parquet", "hf"})
 
 
-def default_tasks(files: list[InputFile]) -> int:
-    """The task count for `files`, from their bytes (see PARALLEL_TASKS)."""
+def default_tasks(files: list[InputFile], parted: bool = True) -> int:
+    """The task count for `files`, from their bytes (see PARALLEL_TASKS); `parted`: the format is read as parts."""
     total = sum(file.size for file in files)
     task_bytes = min(max(total / PARALLEL_TASKS, MIN_TASK_BYTES), MAX_TASK_BYTES)
-    return max(1, min(MAX_PARTS_PER_FILE * len(files), math.ceil(total / task_bytes)))
+    return max(1, min((MAX_PARTS_PER_FILE if parted else 1) * len(files), math.ceil(total / task_bytes)))
 
 
 @dataclass(frozen=True)
@@ -160,12 +167,14 @@ class FilePart:
         return self.parts == 1 or index % self.parts in self.shares
 
 
-def assign_files(files: list[InputFile], tasks: int) -> list[list[FilePart]]:
+def assign_files(files: list[InputFile], tasks: int, parted: bool = True) -> list[list[FilePart]]:
     """What each of `tasks` tasks reads, balanced by bytes: largest unit first to the task with the fewest bytes
     so far (ties: the lower task), a unit being a whole file or, where whole files cannot balance the tasks (see
-    BALANCE), one of its interleaved parts. Deterministic; every record is read by exactly one task; each task reads
-    its files in input order, each once."""
-    most = max(1, min(MAX_PARTS_PER_FILE, tasks))
+    BALANCE) and `parted` (PARTED_FORMATS), one of its interleaved parts. Deterministic; every record is read by
+    exactly one task; each task reads its files in input order, each once."""
+    if not files:
+        return [[] for _ in range(tasks)]
+    most = max(1, min(MAX_PARTS_PER_FILE if parted else 1, tasks))
     for parts in range(1, most + 1):
         assigned, load = _balanced(files, tasks, parts)
         if max(load) <= BALANCE * sum(load) / tasks:
@@ -178,7 +187,9 @@ def _balanced(files: list[InputFile], tasks: int, parts: int) -> tuple[list[list
     """Each task's (file index, part) units and bytes, every file cut into `parts` parts of equal bytes."""
     load = [0.0] * tasks
     assigned: list[list[tuple[int, int]]] = [[] for _ in range(tasks)]
-    for f, part in sorted(((f, p) for f in range(len(files)) for p in range(parts)), key=lambda u: (-files[u[0]].size, u)):
+    # (ties: part by part, so that the parts 0 of files of one size, each with its file's first record, spread out)
+    for f, part in sorted(((f, p) for f in range(len(files)) for p in range(parts)),
+                          key=lambda u: (-files[u[0]].size, u[1], u[0])):
         task = min(range(tasks), key=lambda t: (load[t], t))
         assigned[task].append((f, part))
         load[task] += max(files[f].size, 1) / parts  # an empty file (or an unknown size) still counts as one

@@ -15,7 +15,7 @@ import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 
-from curate.io.input_files import InputFile, assign_files, reads
+from curate.io.input_files import PARTED_FORMATS, InputFile, assign_files, reads
 from curate.funnel import FunnelCounting, Rejection, timed
 
 
@@ -88,7 +88,7 @@ class CurateReader(FunnelCounting, BaseReader):
         if data:
             yield from data
         emitted = 0
-        for unit in assign_files(self.files, world_size)[rank]:
+        for unit in assign_files(self.files, world_size, self.name in PARTED_FORMATS)[rank]:
             file = unit.file
             # a file read as parts is still one file: its own counts come from the part that holds record 0, so the
             # funnel is the same whatever the task count
