@@ -92,8 +92,8 @@ _BYTE_CLASS[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = _ASCII_SPACE
 _BYTE_CLASS[[0xC2, 0xE1, 0xE2, 0xE3]] |= _SPACE_LEAD
 _BYTE_CLASS[[0xE0, 0xE1, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8, 0xE9, 0xEF, 0xF0]] |= _SPACELESS_LEAD
 _BYTE_CLASSES = _BYTE_CLASS.tobytes()  # a bytes.translate table: each byte to its class, at memcpy speed
-# the other whitespace str.split() splits on, as UTF-8 (lead byte, next, next), `None` where 2 bytes long: U+0085,
-# U+00A0, U+1680, U+2000-200A, U+2028-2029, U+202F, U+205F, U+3000 (tests/test_funnel.py checks the list)
+# the other whitespace str.split() splits on, its UTF-8 bytes as one integer, 2 bytes long (U+0085, U+00A0) or 3
+# (U+1680, U+2000-200A, U+2028-2029, U+202F, U+205F, U+3000); tests/test_funnel.py checks the lists
 _UTF8_SPACES_2 = np.array([0xC285, 0xC2A0])
 _UTF8_SPACES_3 = np.array([0xE19A80, *range(0xE28080, 0xE2808B), 0xE280A8, 0xE280A9, 0xE280AF, 0xE2819F, 0xE38080])
 
@@ -101,17 +101,16 @@ _UTF8_SPACES_3 = np.array([0xE19A80, *range(0xE28080, 0xE2808B), 0xE280A8, 0xE28
 def count_tokens_utf8(raw: bytes) -> int:
     """count_tokens(raw.decode("utf-8", "replace")), without decoding. A page of HTML (before extraction, as
     bytes or as text) is the largest text the funnel counts: in UTF-8, with numpy, it costs half what str.split()
-    and a regex do, and a page that arrives as bytes is not decoded at all. Equal by construction: every lead byte starts a character of its own in Python's decoder (a lead byte is
-    never a continuation byte), a valid sequence decodes to its own character wherever it stands, and an invalid
-    one to U+FFFD, neither whitespace nor spaceless; tests/test_funnel.py checks it on real pages and fuzzed bytes."""
+    and a regex do, and a page that arrives as bytes is not decoded at all. Equal by construction: every lead byte
+    starts a character of its own in Python's decoder (a lead byte is never a continuation byte), a valid sequence
+    decodes to its own character wherever it stands, and an invalid one to U+FFFD, neither whitespace nor
+    spaceless; tests/test_funnel.py checks it on real pages and fuzzed bytes."""
     if not raw:
         return 0
     classes = np.frombuffer(raw.translate(_BYTE_CLASSES), dtype=np.uint8)
     space = (classes & _ASCII_SPACE).astype(bool)
     space_leads = np.flatnonzero(classes & _SPACE_LEAD)
     spaceless_leads = np.flatnonzero(classes & _SPACELESS_LEAD)
-    if not len(space_leads) and not len(spaceless_leads):
-        return int(not space[0]) + int(np.count_nonzero(space[:-1] & ~space[1:]))
     data = np.frombuffer(raw + b"\0\0\0", dtype=np.uint8)  # (every lead has 3 bytes after it)
     if len(space_leads):
         first, second, third = (data[space_leads + k].astype(np.int64) for k in range(3))
