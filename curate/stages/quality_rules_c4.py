@@ -23,6 +23,7 @@ Two changes to what counts as a line that ends a sentence (both off with `datatr
 
 import re
 import unicodedata
+from collections import deque
 
 import pyarrow as pa
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
@@ -73,10 +74,8 @@ def sentence_part(line: str, terminals: tuple[str, ...]) -> str | None:
     (or ellipsis-ended) tail follows it; None when it holds no complete sentence."""
     if ends_sentence(line, terminals) and not line.endswith(ELLIPSIS):
         return line
-    last = None
-    for last in _SENTENCE_END[terminals].finditer(line):
-        pass
-    return line[:last.end()] if last else None
+    last = deque(_SENTENCE_END[terminals].finditer(line), maxlen=1)  # the last sentence end
+    return line[:last[0].end()] if last else None
 
 RULES = [
     ("c4_lorem_ipsum", "max", "c4_max_lorem_ipsum"),

@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import tarfile
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
@@ -86,10 +87,9 @@ def load_list(path: Path) -> np.ndarray:
         hashes = sorted_distinct(np.fromiter(map(entry_hash, _keys(_lines(path))), dtype=np.uint64))
     except (OSError, EOFError, tarfile.TarError, KeyError) as error:
         raise ValueError(f"cannot read the list {path}: {error}") from None
-    try:  # atomically: another worker may be writing the same file
+    # atomically: another worker may be writing the same file; with no writable cache, the hashes from memory
+    with suppress(OSError):
         atomic_write(cache, lambda tmp: save_npy(tmp, hashes))
-    except OSError:  # no writable cache: use the hashes from memory
-        pass
     return hashes
 
 

@@ -8,6 +8,7 @@ URL `example.com/a/b/?q=1` (the slash before `?` belongs to the path and stays).
 """
 
 import re
+from contextlib import suppress
 from functools import lru_cache
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -45,10 +46,8 @@ def normalise_url(url: str) -> tuple[str, str]:
     if host.startswith("www."):
         host = host[4:]
     if host and not host.isascii():
-        try:
+        with suppress(UnicodeError):  # not a valid internationalised name: compared as written
             host = host.encode("idna").decode("ascii")
-        except UnicodeError:  # not a valid internationalised name: compared as written
-            pass
     return host, host + rest.removesuffix("/")
 
 
