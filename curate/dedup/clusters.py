@@ -120,6 +120,73 @@ def verify_pairs(pairs: np.ndarray, ranks: np.ndarray, positions: np.ndarray, te
     return keep
 
 
+@dataclass
+class ClusterNodes:
+    """What phase 3 needs of each document that appears in a candidate pair (local number i = row i): its phase-1
+    task and position, its quality, its id, and with `signature_threshold` its MinHash signature."""
+
+    ranks: np.ndarray  # int64
+    positions: np.ndarray  # int64
+    quality: np.ndarray  # float64, NaN where missing
+    ids: np.ndarray  # object (str); "rank/position" where the document has no id
+    signatures: np.ndarray | None  # (documents, num_perm)
+
+    @classmethod
+    def load(cls, files: list[Path], offsets: np.ndarray, nodes: np.ndarray, params: LSHParams,
+             with_signatures: bool) -> ClusterNodes:
+        """The rows of `nodes` (global row numbers, sorted) from the phase-1 files, one file at a time."""
+        import pyarrow.parquet as pq
+
+        n = len(nodes)
+        loaded = cls(np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.float64),
+                     np.empty(n, dtype=object),
+                     np.empty((n, params.num_perm), dtype=params.hasher().dtype) if with_signatures else None)
+        for f, lo, hi in zip(files, offsets[:-1], offsets[1:]):
+            a, b = np.searchsorted(nodes, [lo, hi])
+            if a == b:
+                continue
+            rows = nodes[a:b] - lo
+            if with_signatures:
+                if "signature" not in pq.read_schema(f).names:
+                    raise PhaseError(f"{f} has no signatures (phase 1 ran without keep_signatures); re-run phase 1 "
+                                     "with keep_signatures=True, or cluster without signature_threshold")
+                flat = pq.read_table(f, columns=["signature"]).column(0).combine_chunks().flatten().to_numpy()
+                loaded.signatures[a:b] = flat.reshape(-1, params.num_perm)[rows]
+                del flat
+            table = pq.read_table(f, columns=["position", "quality", "id"])
+            loaded.ranks[a:b] = int(f.stem)
+            loaded.positions[a:b] = table.column("position").to_numpy()[rows]
+            loaded.quality[a:b] = table.column("quality").to_numpy(zero_copy_only=False)[rows]
+            loaded.ids[a:b] = np.asarray(table.column("id").to_pylist(), dtype=object)[rows]
+            del table
+        empty_ids = loaded.ids == ""
+        loaded.ids[empty_ids] = [f"{r}/{p}" for r, p in zip(loaded.ranks[empty_ids], loaded.positions[empty_ids])]
+        return loaded
+
+    def winners(self, labels: np.ndarray, clusters: int) -> np.ndarray:
+        """The node each cluster keeps, by cluster label: sorted by cluster, then -quality (missing last), id,
+        rank, position, the first of each cluster wins."""
+        neg_quality = np.where(np.isnan(self.quality), np.inf, -self.quality)
+        id_rank = np.unique(self.ids.astype(str), return_inverse=True)[1]
+        order = np.lexsort((self.positions, self.ranks, id_rank, neg_quality, labels))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = labels[order][1:] != labels[order][:-1]
+        winner = np.empty(clusters, dtype=np.int64)
+        winner[labels[order][first]] = order[first]
+        return winner
+
+
+def similar_by_signature(pairs: np.ndarray, signatures: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean mask of the pairs (local node numbers) whose MinHash estimate (share of equal values over all
+    permutations) is >= threshold."""
+    mask = np.empty(len(pairs), dtype=bool)
+    for start in range(0, len(pairs), 1 << 20):  # bounded: 2^20 pairs x num_perm values at a time
+        chunk = pairs[start:start + (1 << 20)]
+        estimate = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
+        mask[start:start + len(chunk)] = estimate >= threshold
+    return mask
+
+
 def build_clusters(folder: str | Path, params: LSHParams, expected_tasks: int | None = None,
                    texts: TextSource | None = None, threshold: float = 0.8,
                    signature_threshold: float | None = None) -> dict:
@@ -129,91 +196,38 @@ def build_clusters(folder: str | Path, params: LSHParams, expected_tasks: int | 
     `signature_threshold`: drop candidate pairs whose MinHash estimate (share of equal signature values over all
     num_perm permutations, not only the bands) is below it; needs phase 1 run with `keep_signatures=True`. Cheaper
     than text verification (no texts), coarser (standard error ~0.04 at Jaccard 0.8 with 112 permutations)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     started = time.perf_counter()
     folder = Path(folder)
     files = signature_files(folder, params, expected_tasks)
     offsets = row_offsets(files)
     pairs = read_pairs(folder, params)
     candidates = len(pairs)
-
-    # local numbering of the documents that appear in a pair; their sort keys, file by file
+    # local numbering of the documents that appear in a pair
     nodes = sorted_distinct(pairs)
     local = np.searchsorted(nodes, pairs)
     del pairs
-    ranks = np.empty(len(nodes), dtype=np.int64)
-    positions = np.empty(len(nodes), dtype=np.int64)
-    quality = np.empty(len(nodes), dtype=np.float64)
-    ids = np.empty(len(nodes), dtype=object)
-    signatures = None
-    if signature_threshold is not None:
-        signatures = np.empty((len(nodes), params.num_perm), dtype=params.hasher().dtype)
-    for f, lo, hi in zip(files, offsets[:-1], offsets[1:]):
-        a, b = np.searchsorted(nodes, [lo, hi])
-        if a == b:
-            continue
-        rows = nodes[a:b] - lo
-        if signatures is not None:
-            if "signature" not in pq.read_schema(f).names:
-                raise PhaseError(f"{f} has no signatures (phase 1 ran without keep_signatures); re-run phase 1 "
-                                 "with keep_signatures=True, or cluster without signature_threshold")
-            flat = pq.read_table(f, columns=["signature"]).column(0).combine_chunks().flatten().to_numpy()
-            signatures[a:b] = flat.reshape(-1, params.num_perm)[rows]
-            del flat
-        table = pq.read_table(f, columns=["position", "quality", "id"])
-        ranks[a:b] = int(f.stem)
-        positions[a:b] = table.column("position").to_numpy()[rows]
-        quality[a:b] = table.column("quality").to_numpy(zero_copy_only=False)[rows]
-        ids[a:b] = np.asarray(table.column("id").to_pylist(), dtype=object)[rows]
-        del table
-    empty_ids = ids == ""
-    ids[empty_ids] = [f"{r}/{p}" for r, p in zip(ranks[empty_ids], positions[empty_ids])]
+    docs = ClusterNodes.load(files, offsets, nodes, params, with_signatures=signature_threshold is not None)
 
     rejected = rejected_by_signature = 0
-    if signatures is not None and len(local):
-        mask = np.empty(len(local), dtype=bool)
-        for start in range(0, len(local), 1 << 20):  # bounded: 2^20 pairs x num_perm values at a time
-            chunk = local[start:start + (1 << 20)]
-            estimate = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
-            mask[start:start + len(chunk)] = estimate >= signature_threshold
+    if docs.signatures is not None and len(local):
+        mask = similar_by_signature(local, docs.signatures, signature_threshold)
         rejected_by_signature = int((~mask).sum())
         local = local[mask]
-        del signatures
+    docs.signatures = None
     if texts is not None and len(local):
-        mask = verify_pairs(local, ranks, positions, texts, params, threshold)
+        mask = verify_pairs(local, docs.ranks, docs.positions, texts, params, threshold)
         rejected = int((~mask).sum())
         local = local[mask]
 
     labels = union_find(local, len(nodes))
     sizes = np.bincount(labels)
-    # keep rule: sort by cluster, then -quality (missing last), id, rank, position; the first of each cluster wins
-    neg_quality = np.where(np.isnan(quality), np.inf, -quality)
-    id_rank = np.unique(ids.astype(str), return_inverse=True)[1]
-    order = np.lexsort((positions, ranks, id_rank, neg_quality, labels))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = labels[order][1:] != labels[order][:-1]
-    winner = np.empty(sizes.shape[0], dtype=np.int64)
-    winner[labels[order][first]] = order[first]
+    winner = docs.winners(labels, sizes.shape[0])
     keep = np.zeros(len(nodes), dtype=bool)
     keep[winner] = True
-    cluster_ids = ids[winner][labels]
+    cluster_ids = docs.ids[winner][labels]
     member_size = sizes[labels]
     clustered = member_size > 1
-
-    out = folder / CLUSTERS
-    for f in files:
-        rank = int(f.stem)
-        mine = clustered & (ranks == rank)
-        order_in_task = np.argsort(positions[mine], kind="stable")
-        table = pa.table({
-            "position": pa.array(positions[mine][order_in_task], pa.int64()),
-            "cluster_id": pa.array(cluster_ids[mine][order_in_task].tolist(), pa.string()),
-            "cluster_size": pa.array(member_size[mine][order_in_task], pa.int64()),
-            "keep": pa.array(keep[mine][order_in_task], pa.bool_()),
-        })
-        atomic_write(out / f"{rank:05d}.parquet", lambda tmp, t=table: pq.write_table(t, tmp))
+    write_decisions(folder / CLUSTERS, files, docs, clustered, cluster_ids, member_size, keep)
     summary = {
         "documents": int(offsets[-1]), "candidate_pairs": candidates, "rejected_by_verification": rejected,
         "rejected_by_signature": rejected_by_signature, "signature_threshold": signature_threshold,
@@ -222,8 +236,27 @@ def build_clusters(folder: str | Path, params: LSHParams, expected_tasks: int | 
         "peak_rss_mb": round(peak_rss_mb(), 1), "params": json.loads(params.to_json()),
         "catch_probability": params.catch_probabilities(),
     }
-    atomic_write(out / SUCCESS, lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
+    atomic_write(folder / CLUSTERS / SUCCESS, lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
     return summary
+
+
+def write_decisions(out: Path, files: list[Path], docs: ClusterNodes, clustered: np.ndarray, cluster_ids: np.ndarray,
+                    member_size: np.ndarray, keep: np.ndarray) -> None:
+    """One decision file per phase-1 task: its documents in clusters of 2 or more, by position."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for f in files:
+        rank = int(f.stem)
+        mine = clustered & (docs.ranks == rank)
+        order_in_task = np.argsort(docs.positions[mine], kind="stable")
+        table = pa.table({
+            "position": pa.array(docs.positions[mine][order_in_task], pa.int64()),
+            "cluster_id": pa.array(cluster_ids[mine][order_in_task].tolist(), pa.string()),
+            "cluster_size": pa.array(member_size[mine][order_in_task], pa.int64()),
+            "keep": pa.array(keep[mine][order_in_task], pa.bool_()),
+        })
+        atomic_write(out / f"{rank:05d}.parquet", lambda tmp, t=table: pq.write_table(t, tmp))
 
 
 @dataclass(frozen=True)
