@@ -187,6 +187,25 @@ def similar_by_signature(pairs: np.ndarray, signatures: np.ndarray, threshold: f
     return mask
 
 
+def write_decisions(out: Path, files: list[Path], docs: ClusterNodes, clustered: np.ndarray, cluster_ids: np.ndarray,
+                    member_size: np.ndarray, keep: np.ndarray) -> None:
+    """One decision file per phase-1 task: its documents in clusters of 2 or more, by position."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for f in files:
+        rank = int(f.stem)
+        mine = clustered & (docs.ranks == rank)
+        order_in_task = np.argsort(docs.positions[mine], kind="stable")
+        table = pa.table({
+            "position": pa.array(docs.positions[mine][order_in_task], pa.int64()),
+            "cluster_id": pa.array(cluster_ids[mine][order_in_task].tolist(), pa.string()),
+            "cluster_size": pa.array(member_size[mine][order_in_task], pa.int64()),
+            "keep": pa.array(keep[mine][order_in_task], pa.bool_()),
+        })
+        atomic_write(out / f"{rank:05d}.parquet", lambda tmp, t=table: pq.write_table(t, tmp))
+
+
 def build_clusters(folder: str | Path, params: LSHParams, expected_tasks: int | None = None,
                    texts: TextSource | None = None, threshold: float = 0.8,
                    signature_threshold: float | None = None) -> dict:
@@ -213,7 +232,7 @@ def build_clusters(folder: str | Path, params: LSHParams, expected_tasks: int | 
         mask = similar_by_signature(local, docs.signatures, signature_threshold)
         rejected_by_signature = int((~mask).sum())
         local = local[mask]
-    docs.signatures = None
+    docs.signatures = None  # the (documents x num_perm) matrix freed before verification and union-find
     if texts is not None and len(local):
         mask = verify_pairs(local, docs.ranks, docs.positions, texts, params, threshold)
         rejected = int((~mask).sum())
@@ -238,25 +257,6 @@ def build_clusters(folder: str | Path, params: LSHParams, expected_tasks: int | 
     }
     atomic_write(folder / CLUSTERS / SUCCESS, lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
     return summary
-
-
-def write_decisions(out: Path, files: list[Path], docs: ClusterNodes, clustered: np.ndarray, cluster_ids: np.ndarray,
-                    member_size: np.ndarray, keep: np.ndarray) -> None:
-    """One decision file per phase-1 task: its documents in clusters of 2 or more, by position."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    for f in files:
-        rank = int(f.stem)
-        mine = clustered & (docs.ranks == rank)
-        order_in_task = np.argsort(docs.positions[mine], kind="stable")
-        table = pa.table({
-            "position": pa.array(docs.positions[mine][order_in_task], pa.int64()),
-            "cluster_id": pa.array(cluster_ids[mine][order_in_task].tolist(), pa.string()),
-            "cluster_size": pa.array(member_size[mine][order_in_task], pa.int64()),
-            "keep": pa.array(keep[mine][order_in_task], pa.bool_()),
-        })
-        atomic_write(out / f"{rank:05d}.parquet", lambda tmp, t=table: pq.write_table(t, tmp))
 
 
 @dataclass(frozen=True)
