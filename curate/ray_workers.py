@@ -25,6 +25,15 @@ class _TaskRunner:
         return run_pickled_task(payload, rank)
 
 
+def _task_error(ref) -> Exception | None:
+    """The exception a finished task raised, or None."""
+    try:
+        ray.get(ref)
+    except Exception as error:  # noqa: BLE001 - any failure of a task is the caller's to judge
+        return error
+    return None
+
+
 class RayWorkers:
     def __init__(self, workers: int, options: dict):
         options = {**_DEFAULTS, **options}
@@ -47,12 +56,9 @@ class RayWorkers:
         while running:
             [done], _ = ray.wait(list(running), num_returns=1)
             index = running.pop(done)
-            try:
-                ray.get(done)
-            except ray.exceptions.RayActorError:  # the actor is gone: a new one takes its place
+            # a failed task is logged in its task log and reported by the phase runner; the queue goes on
+            if isinstance(_task_error(done), ray.exceptions.RayActorError):  # the actor is gone: a new one instead
                 self.actors[index] = self._new_actor()
-            except Exception:  # noqa: BLE001 - a failed task: logged in its task log, reported by the phase runner
-                pass
             if queue:
                 running[self.actors[index].run.remote(payload, queue.pop(0))] = index
 

@@ -40,6 +40,37 @@ def test_ray_runs_the_whole_web_pipeline_and_equals_the_local_executor(tmp_path)
     assert [p["name"] for p in ray.manifest["phases"]] == [p["name"] for p in local.manifest["phases"]]
 
 
+@pytest.mark.slow
+def test_ray_task_errors_tell_a_failed_task_from_a_lost_actor():
+    """RayWorkers goes on after either: a failed task is left to the phase runner, a lost actor is replaced."""
+    import ray
+
+    from curate.ray_workers import _task_error
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        @ray.remote
+        def succeeds():
+            return 1
+
+        @ray.remote
+        def fails():
+            raise ValueError("a task that fails")
+
+        @ray.remote
+        class Actor:
+            def exit(self):
+                os._exit(1)
+
+        assert _task_error(succeeds.remote()) is None
+        failed = _task_error(fails.remote())
+        assert isinstance(failed, ray.exceptions.RayTaskError) and "a task that fails" in str(failed)
+        assert not isinstance(failed, ray.exceptions.RayActorError)  # its actor lives on: not replaced
+        assert isinstance(_task_error(Actor.remote().exit.remote()), ray.exceptions.RayActorError)
+    finally:
+        ray.shutdown()
+
+
 FAKE_SBATCH = """#!/usr/bin/env python3
 # Stands in for Slurm's sbatch: keeps each submitted script and its arguments, answers like sbatch.
 import json, os, sys
