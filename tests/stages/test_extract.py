@@ -214,3 +214,42 @@ def test_wayback_toolbar_is_not_main_text():
     for page, own_text in WAYBACK_PAGES.items():
         assert own_text in texts[page]
         assert not [s for s in WAYBACK_TEXT if s in texts[page]], (page, texts[page][:300])
+
+
+def test_element_classes_looked_up_in_c_are_lxml_html_s_and_extraction_is_unchanged():
+    """element_classes_in_c gives every element, comment and form control of real pages the class lxml.html's own
+    (Python) lookup gives, and the stage's results on real pages are the same with either lookup."""
+    from datatrove.data import Document
+    from lxml import html
+    from trafilatura.utils import HTML_PARSER
+
+    from curate.stages.extract import Extract, element_classes_in_c
+
+    options = {"collect_ids": False, "default_doctype": False, "encoding": "utf-8", "remove_comments": False}
+    python_lookup, c_lookup = html.HTMLParser(**options), html.HTMLParser(**options)
+    element_classes_in_c(c_lookup)
+    names = sorted(_evaldata())[::25]
+    classes = set()
+    for name in names:
+        page = _page(name)
+        for ours, theirs in zip(html.fromstring(page, parser=c_lookup).iter(),
+                                html.fromstring(page, parser=python_lookup).iter(), strict=True):
+            assert type(ours) is type(theirs), (name, theirs.tag)
+            classes.add(type(ours).__name__)
+    assert {"HtmlElement", "HtmlComment", "InputElement", "FormElement"} <= classes
+
+    stage = Extract()
+    stage.extractor.options()  # sets trafilatura's parser up
+    pages = [_page(name).decode("utf-8", "replace") for name in names]
+
+    def results():
+        docs = [stage.process(Document(text=page, id=str(i), metadata={})) for i, page in enumerate(pages)]
+        return [(doc.text, doc.metadata) if isinstance(doc, Document) else repr(doc) for doc in docs]
+
+    faster = results()
+    HTML_PARSER.set_element_class_lookup(html.HtmlElementClassLookup())
+    try:
+        assert results() == faster
+    finally:
+        element_classes_in_c(HTML_PARSER)
+    assert sum(isinstance(result, tuple) for result in faster) > len(names) // 2
