@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from curate.stages.nlp_imports import without_deep_learning
+from curate.stages.nlp_imports import shared_charsets, without_deep_learning
 from curate.stages.spacy_chunks import ChunkTokenizer, Tokens, spacy_tokens
 
 # Scripts that do not separate words with spaces: without a real tokenizer, no word-based rule can be measured.
@@ -117,7 +117,8 @@ class WordSplitter:
         self._load()
 
     def _load(self) -> None:
-        with without_deep_learning():  # spaCy's thinc would import torch (seconds, unused): nlp_imports.py
+        # spaCy's thinc would import torch (seconds, unused); its patterns repeat the same letter classes
+        with without_deep_learning(), shared_charsets():  # (both: nlp_imports.py)
             self._load_tokenizer()
 
     def _load_tokenizer(self) -> None:

@@ -49,3 +49,35 @@ def test_hands_back_what_it_cannot_put_together_exactly():
     # and the splitter then tokenizes it whole: the same words as spaCy's
     split = word_splitter("en").split("Nice one : ) see you")
     assert split.tokens == spacy_tokens(english.tokenizer, "Nice one : ) see you")
+
+
+def test_shared_charsets_compile_spacy_s_patterns_to_the_same_code():
+    """Inside shared_charsets() Python's regex compiler gives every pattern of real spaCy tokenizers (French's
+    TOKEN_MATCH repeats its letter classes hundreds of times) the same compiled program as outside it."""
+    try:
+        from re import _compiler as compiler
+        from re import _parser as parser
+    except ImportError:  # Python 3.10
+        import sre_compile as compiler
+        import sre_parse as parser
+
+    from curate.stages.nlp_imports import shared_charsets
+
+    patterns = []
+    for lang in ("fr", "de", "en", "xx"):
+        tokenizer = word_splitter(lang)._spacy.tokenizer
+        for search in (tokenizer.prefix_search, tokenizer.suffix_search, tokenizer.infix_finditer,
+                       tokenizer.token_match, tokenizer.url_match):
+            if search is not None:
+                patterns.append(search.__self__)
+    assert len(patterns) >= 12 and max(len(p.pattern) for p in patterns) > 100_000  # French's TOKEN_MATCH
+
+    def programs():
+        return [compiler._code(parser.parse(p.pattern, p.flags), p.flags) for p in patterns]
+
+    outside = programs()
+    with shared_charsets():
+        inside = programs()
+        assert compiler._optimize_charset.shares_charsets
+    assert inside == outside
+    assert not getattr(compiler._optimize_charset, "shares_charsets", False)  # put back
