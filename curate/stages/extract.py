@@ -40,6 +40,7 @@ _SNIFF_CHARS = 65536
 
 
 _WARM = False  # this process has imported what extraction needs (PageExtractor.warm_up)
+_C_LOOKUP = False  # this process has given trafilatura's parser the C lookup (element_classes_in_c)
 WARMUP_PAGE = ("<html><head><title>Warm-up</title><meta name='date' content='2024-01-02'></head><body><article>"
                + "<p>A paragraph of a short page that loads what extraction needs before the first real page.</p>" * 5
                + "<table><tr><td>a cell</td></tr></table></article></body></html>")
@@ -70,8 +71,11 @@ def element_classes_in_c(parser) -> None:
     (20.7 instead of 21.6 CPU ms a page, 6 alternating runs over the 1,032 trafilatura-eval pages, the same text,
     title and date on every page). The same mapping in lxml's C lookups: <form>, <input>, <select>, <textarea>
     and <label> get lxml.html's form classes (a per-tag registry for elements without a namespace), every other
-    element HtmlElement, comments, processing instructions and entities lxml.html's classes. Nothing else changes,
-    for trafilatura or for anyone else in this process using its parser."""
+    element HtmlElement, comments, processing instructions and entities lxml.html's classes. Parsed documents get
+    the same classes (libxml2's HTML parser lowercases tag names and keeps no namespaces). One difference remains
+    for code that adds elements to such a document itself: lxml.html's lookup lowercases the tag and ignores the
+    namespace, so an element created as "FORM" or "{xhtml}input" was a FormElement/InputElement and is now a plain
+    HtmlElement; trafilatura, htmldate and jusText create lowercase tags only and use no form-element API."""
     from lxml import etree, html
 
     classes = getattr(html.HtmlElementClassLookup(), "_element_classes", None)
@@ -97,9 +101,6 @@ class PageExtractor:
     def options(self):
         if self._options is None:
             from trafilatura.settings import DEFAULT_CONFIG, Extractor
-            from trafilatura.utils import HTML_PARSER
-
-            element_classes_in_c(HTML_PARSER)
 
             flags = MODES[self.mode]
             # include_comments=False: comments are not main text and trafilatura's benchmark runs without them
@@ -135,7 +136,10 @@ class PageExtractor:
         """{text, title, page_date, method} or {rejection: (reason, value, detail)}."""
         from trafilatura.utils import HTML_PARSER, load_html
 
-        self.options()  # (the first call also sets up trafilatura's parser)
+        global _C_LOOKUP
+        if not _C_LOOKUP:  # once per process (a module flag: a PageExtractor may arrive pickled, options built)
+            element_classes_in_c(HTML_PARSER)
+            _C_LOOKUP = True
         if not html:
             return {"rejection": ("no_main_text", 0.0, "empty page")}
         tree = load_html(without_wayback_toolbar(html))

@@ -72,4 +72,5 @@ def shared_charsets():
     try:
         yield
     finally:
-        compiler._optimize_charset = optimize
+        if compiler._optimize_charset is shared:  # (a patch someone else made meanwhile stays)
+            compiler._optimize_charset = optimize

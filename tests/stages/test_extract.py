@@ -239,7 +239,7 @@ def test_element_classes_looked_up_in_c_are_lxml_html_s_and_extraction_is_unchan
     assert {"HtmlElement", "HtmlComment", "InputElement", "FormElement"} <= classes
 
     stage = Extract()
-    stage.extractor.options()  # sets trafilatura's parser up
+    stage.process(Document(text=_page(names[0]).decode("utf-8", "replace"), id="first", metadata={}))  # sets it up
     pages = [_page(name).decode("utf-8", "replace") for name in names]
 
     def results():
